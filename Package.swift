@@ -1,0 +1,54 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "ecs-warden",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ECSSigning", targets: ["ECSSigning"]),
+        .library(name: "ECSAPI", targets: ["ECSAPI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        /// SDK-HMAC-SHA256 request signing and verification; depends on swift-crypto only.
+        .target(
+            name: "ECSSigning",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        /// Typed async client of the ECS API.
+        .target(
+            name: "ECSAPI",
+            dependencies: [
+                "ECSSigning",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        /// Signs and verifies requests read as JSON lines on stdin: the peer of the official-SDK oracle.
+        .executableTarget(
+            name: "signing-oracle-peer",
+            dependencies: ["ECSSigning"],
+            path: "Tests/SigningOracle/Peer"
+        ),
+        .testTarget(name: "ECSSigningTests", dependencies: ["ECSSigning"]),
+        .testTarget(
+            name: "ECSAPITests",
+            dependencies: [
+                "ECSAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
