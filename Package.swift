@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .library(name: "ECSSigning", targets: ["ECSSigning"]),
         .library(name: "ECSAPI", targets: ["ECSAPI"]),
+        .library(name: "ECSSimulator", targets: ["ECSSimulator"]),
+        .executable(name: "ecs-sim", targets: ["ecs-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -14,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         /// SDK-HMAC-SHA256 request signing and verification; depends on swift-crypto only.
@@ -33,6 +36,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        /// A simulated ECS region behind an HTTP server. Does not depend on ECSAPI: its own wire
+        /// types, so an encoding mistake on one side is caught by the other.
+        .target(
+            name: "ECSSimulator",
+            dependencies: [
+                "ECSSigning",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "ecs-sim",
+            dependencies: ["ECSSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         /// Signs and verifies requests read as JSON lines on stdin: the peer of the official-SDK oracle.
         .executableTarget(
             name: "signing-oracle-peer",
@@ -40,6 +58,7 @@ let package = Package(
             path: "Tests/SigningOracle/Peer"
         ),
         .testTarget(name: "ECSSigningTests", dependencies: ["ECSSigning"]),
+        .testTarget(name: "ECSSimulatorTests", dependencies: ["ECSSimulator", "ECSAPI"]),
         .testTarget(
             name: "ECSAPITests",
             dependencies: [

@@ -1,0 +1,198 @@
+import Foundation
+
+/// What the simulator is told to get wrong, set through the `/_sim` admin API or directly by tests.
+public struct SimFaults: Sendable, Codable, Equatable {
+    /// The next N jobs stay RUNNING forever (their servers keep their task_state).
+    public var stickNextJobs = 0
+    /// The next N jobs fail; their servers return to the state before the operation.
+    public var failNextJobs = 0
+    /// The error code of those failures (default: the operation's own, e.g. `Ecs.0226`).
+    public var failNextJobsCode: String?
+    /// Milliseconds added before every API answer.
+    public var latencyMs = 0.0
+    /// The fraction of API calls answered with `errorStatus`.
+    public var errorRate = 0.0
+    /// 500 or 503.
+    public var errorStatus = 503
+    /// The fraction of API calls whose connection is reset without an answer.
+    public var dropRate = 0.0
+    /// While set, every API call fails: `error` (503) or `drop` (connection reset).
+    public var outage: String?
+    /// Per-project flow control: requests per second (nil = off).
+    public var throttleRequestsPerSecond: Double?
+    /// Burst of the per-project flow control.
+    public var throttleBurst = 10.0
+    /// How throttled calls are answered: `429` (`Common.1503`) or `202` (`Common.0024`).
+    public var throttleMode = "429"
+
+    public init() {}
+}
+
+/// What the router should do to a request before handling it.
+enum FaultDecision: Sendable, Equatable {
+    case proceed
+    case drop
+    case fail(SimError)
+}
+
+extension SimulatedRegion {
+    // MARK: Faults
+
+    /// Replaces the fault settings.
+    public func setFaults(_ newFaults: SimFaults) { faults = newFaults }
+
+    /// The current fault settings.
+    public func currentFaults() -> SimFaults { faults }
+
+    /// Decides, for one API call, whether an injected fault applies.
+    func faultDecision() -> FaultDecision {
+        if let outage = faults.outage {
+            return outage == "drop" ? .drop : .fail(.unavailable)
+        }
+        if faults.dropRate > 0, Double.random(in: 0..<1, using: &random) < faults.dropRate { return .drop }
+        if faults.errorRate > 0, Double.random(in: 0..<1, using: &random) < faults.errorRate {
+            return .fail(faults.errorStatus == 500 ? .systemException : .unavailable)
+        }
+        return .proceed
+    }
+
+    /// Per-project flow control (real time): nil when the call may go, else the throttling error.
+    func throttle(projectId: String) -> SimError? {
+        guard let rate = faults.throttleRequestsPerSecond, rate > 0 else { return nil }
+        let now = Date().timeIntervalSince1970
+        var bucket = throttleBuckets[projectId] ?? (faults.throttleBurst, now)
+        bucket.tokens = min(faults.throttleBurst, bucket.tokens + (now - bucket.last) * rate)
+        bucket.last = now
+        defer { throttleBuckets[projectId] = bucket }
+        if bucket.tokens >= 1 {
+            bucket.tokens -= 1
+            return nil
+        }
+        return faults.throttleMode == "202" ? .flowOverLimit : .apiFlowControl
+    }
+
+    // MARK: Scenario control
+
+    /// Sets a project's quota.
+    public func setQuota(projectId: String, quota: SimQuota) throws(SimError) {
+        guard projects[projectId] != nil else { throw SimError.invalidParameter.with(message: "unknown project \(projectId)") }
+        projects[projectId]?.quota = quota
+    }
+
+    /// A project's quota.
+    public func quota(projectId: String) -> SimQuota? { projects[projectId]?.quota }
+
+    /// Sets a flavor's sale state: region-wide (`az` nil, `cond:operation:status`) or in one AZ
+    /// (an entry of `cond:operation:az`); `state` nil removes the setting.
+    public func setSaleState(flavorId: String, az: String?, state: String?) throws(SimError) {
+        guard var flavor = flavors[flavorId] else { throw SimError.flavorMissing.with(message: "unknown flavor \(flavorId)") }
+        if let az {
+            var states = SimFlavor.parseAZStates(flavor.extraSpecs["cond:operation:az"] ?? "")
+            states[az] = state
+            flavor.setAZStates(states)
+        } else {
+            flavor.extraSpecs["cond:operation:status"] = state
+        }
+        flavors[flavorId] = flavor
+    }
+
+    /// Sets raw extra specs of a flavor (for malformed `cond:operation:az` scenarios).
+    public func setExtraSpec(flavorId: String, key: String, value: String?) throws(SimError) {
+        guard flavors[flavorId] != nil else { throw SimError.flavorMissing.with(message: "unknown flavor \(flavorId)") }
+        flavors[flavorId]?.extraSpecs[key] = value
+    }
+
+    /// Changes a server's state out of band, as a person in the console would: the pending
+    /// operation (if any) is abandoned.
+    public func setServerState(projectId: String, serverId: String, vmState: String?, taskState: String??, locked: Bool?) throws(SimError) {
+        guard var server = projects[projectId]?.servers[serverId] else { throw .serverMissing }
+        if let vmState { server.vmState = vmState.lowercased() }
+        if let taskState { server.taskState = taskState.flatMap { $0.isEmpty ? nil : $0 } }
+        if let locked { server.locked = locked }
+        server.pending = nil
+        server.updated = now()
+        projects[projectId]?.servers[serverId] = server
+    }
+
+    /// Lets stuck jobs continue.
+    public func releaseStuckJobs() {
+        let time = now()
+        for jobId in stuckJobs {
+            guard let job = jobs[jobId] else { continue }
+            for subJob in job.subJobs where subJob.end == nil {
+                guard var server = projects[job.projectId]?.servers[subJob.serverId], var pending = server.pending, pending.jobId == jobId else { continue }
+                pending.stuck = false
+                server.pending = pending
+                projects[job.projectId]?.servers[subJob.serverId] = server
+                events.push(.step(projectId: job.projectId, serverId: subJob.serverId), due: time)
+            }
+        }
+        stuckJobs.removeAll()
+    }
+
+    /// Sets the speed of simulated time.
+    public func setSpeed(_ speed: Double) { clock.setSpeed(speed) }
+
+    /// Jumps simulated time forward (processing every transition due by then).
+    public func advanceTime(by seconds: Double) {
+        clock.advance(by: seconds)
+        _ = now()
+    }
+
+    /// The simulated time in Unix seconds.
+    public func simulatedTime() -> Double { now() }
+
+    /// The speed of simulated time.
+    public func speed() -> Double { clock.speed }
+
+    // MARK: Request log
+
+    /// Appends to the request log (bounded: the oldest half is dropped past 2 million entries).
+    func log(_ record: SimRequestRecord) {
+        if requestLog.count >= 2_000_000 { requestLog.removeFirst(1_000_000) }
+        requestLog.append(record)
+    }
+
+    /// The request log from index `since` on.
+    public func requests(since: Int = 0) -> [SimRequestRecord] {
+        guard since < requestLog.count else { return [] }
+        return Array(requestLog[max(0, since)...])
+    }
+
+    /// Empties the request log.
+    public func clearRequestLog() { requestLog.removeAll(keepingCapacity: true) }
+
+    // MARK: Inspection (tests)
+
+    /// A server's status, vm_state, task_state and tags, or nil when it does not exist.
+    public func inspectServer(projectId: String, serverId: String) -> (status: String, vmState: String, taskState: String?, tags: [SimTag])? {
+        _ = now()
+        guard let server = projects[projectId]?.servers[serverId] else { return nil }
+        return (server.status, server.vmState, server.taskState, server.tags)
+    }
+
+    /// The ids of a project's servers in listing order.
+    public func serverIds(projectId: String) -> [String] { projects[projectId]?.order ?? [] }
+
+    /// Adds a server directly (fleet generation and tests), already ACTIVE or SHUTOFF.
+    @discardableResult
+    public func seedServer(
+        projectId: String, name: String, flavorId: String, availabilityZone: String? = nil, running: Bool = true, tags: [SimTag] = [],
+        id: String? = nil, created: Double? = nil
+    ) -> String {
+        let time = created ?? clock.now()
+        let serverId = id ?? random.uuid()
+        guard var project = projects[projectId] else { return serverId }
+        let flavor = flavors[flavorId]
+        let server = SimServer(
+            id: serverId, name: name, flavorId: flavorId, availabilityZone: availabilityZone ?? configuration.availabilityZones.first ?? "",
+            imageRef: FleetGenerator.imageId, vmState: running ? "active" : "stopped", taskState: nil, created: time, updated: time,
+            launchedAt: time, tags: tags, metadata: [:], description: "", keyName: nil, ordinal: project.nextOrdinal)
+        project.nextOrdinal += 1
+        project.usedCores += flavor?.vcpus ?? 0
+        project.usedRAM += flavor?.ramMB ?? 0
+        project.insert(server)
+        projects[projectId] = project
+        return serverId
+    }
+}
