@@ -126,7 +126,9 @@ struct ErrorBody: Equatable {
             }
             return body.orientedCodeFirst()
         }
-        if object["error_code"] != nil || object["error_msg"] != nil {
+        // A failed job carries `error_code` and `fail_reason` at the top level too: that is data,
+        // not an error answer, so `error_code` alone counts only outside a job.
+        if object["error_msg"] != nil || (object["error_code"] != nil && object["job_id"] == nil && object["status"] == nil) {
             return ErrorBody(
                 code: object["error_code"].flatMap(stringValue),
                 message: object["error_msg"].flatMap(stringValue)

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmark of the ECS simulator (ecs-sim): start-up time, one page of 1,000 server details
+# (Nova and v1), small-call throughput with wrk, and peak memory; goals with PASS/MISS.
+#
+# Usage: Benchmarks/simulator-bench.sh
+#
+# Environment:
+#   SKIP_BUILD=1        do not run `swift build -c release --product ecs-sim`
+#   BIN=path            ecs-sim binary (default: <scratch>/release/ecs-sim)
+#   SCRATCH_PATH=dir    SwiftPM scratch path of the release build (default: the package's .build).
+#                       A separate one does not hold the lock of .build during the long release
+#                       build; it is seeded offline with .build's checkouts and repositories.
+#   BUILD_NICE=10       niceness of the release build (0 = not niced)
+#   PROJECTS=100        projects in the simulated region
+#   SERVERS=1000        servers per project
+#   PAGE_REQUESTS=50    timed requests per page benchmark
+#   WRK_THREADS=2 WRK_CONNECTIONS=32 WRK_DURATION=10s   small-call load
+#   LOADGEN=wrk|python  force the load generator (default: wrk, installed with apt-get if
+#                       missing; the Python one if wrk cannot be installed)
+#   RESULTS_JSON=file   also write the results as JSON
+#
+# Exits non-zero only on errors (build, start-up, failed requests, shutdown), not on a missed goal.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+
+SKIP_BUILD="${SKIP_BUILD:-0}"
+SCRATCH_PATH="${SCRATCH_PATH:-}"
+BUILD_NICE="${BUILD_NICE:-10}"
+PROJECTS="${PROJECTS:-100}"
+SERVERS="${SERVERS:-1000}"
+PAGE_REQUESTS="${PAGE_REQUESTS:-50}"
+WRK_THREADS="${WRK_THREADS:-2}"
+WRK_CONNECTIONS="${WRK_CONNECTIONS:-32}"
+WRK_DURATION="${WRK_DURATION:-10s}"
+LOADGEN="${LOADGEN:-wrk}"
+RESULTS_JSON="${RESULTS_JSON:-}"
+
+say() { printf '[bench] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"
+  else return 1
+  fi
+}
+
+# ---- tools
+command -v python3 >/dev/null 2>&1 || die "python3 is required"
+
+# ---- 1. build
+if [ -n "$SCRATCH_PATH" ]; then
+  SCRATCH="$SCRATCH_PATH"
+else
+  SCRATCH="$ROOT/.build"
+fi
+if [ "$SKIP_BUILD" != "1" ]; then
+  command -v swift >/dev/null 2>&1 || die "swift is not on PATH (set SKIP_BUILD=1 and BIN=... to use a built binary)"
+  build_args=(build -c release --product ecs-sim --package-path "$ROOT")
+  if [ -n "$SCRATCH_PATH" ]; then
+    mkdir -p "$SCRATCH"
+    # Seed a fresh scratch path with the dependencies already resolved in .build (no network).
+    if [ ! -d "$SCRATCH/checkouts" ] && [ -d "$ROOT/.build/checkouts" ]; then
+      say "seeding $SCRATCH with the checkouts of $ROOT/.build"
+      cp -a "$ROOT/.build/checkouts" "$ROOT/.build/repositories" "$SCRATCH/" 2>/dev/null || true
+      cp -a "$ROOT/.build/workspace-state.json" "$SCRATCH/" 2>/dev/null || true
+    fi
+    build_args+=(--scratch-path "$SCRATCH")
+  fi
+  nice_cmd=()
+  if [ "$BUILD_NICE" != "0" ]; then nice_cmd=(nice -n "$BUILD_NICE"); fi
+  say "building: ${nice_cmd[*]} swift ${build_args[*]}"
+  build_started=$(date +%s)
+  "${nice_cmd[@]}" swift "${build_args[@]}" >&2 || die "release build failed"
+  say "release build took $(( $(date +%s) - build_started )) s"
+fi
+BIN="${BIN:-$SCRATCH/release/ecs-sim}"
+[ -x "$BIN" ] || die "no executable ecs-sim at $BIN (build it, or set BIN)"
+
+# ---- wrk
+WRK=""
+if [ "$LOADGEN" = "wrk" ]; then
+  if ! command -v wrk >/dev/null 2>&1; then
+    say "wrk not found: installing it with apt-get"
+    if as_root apt-get update -qq >&2 && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2; then
+      :
+    else
+      say "could not install wrk"
+    fi
+  fi
+  if command -v wrk >/dev/null 2>&1; then
+    WRK="$(command -v wrk)"
+  else
+    say "WARNING: wrk is unavailable; falling back to the Python asyncio load generator (a lower bound)"
+  fi
+elif [ "$LOADGEN" = "python" ]; then
+  say "LOADGEN=python: using the Python asyncio load generator"
+else
+  die "LOADGEN must be wrk or python"
+fi
+
+# ---- 2-4. start, measure, stop (the helper stops the simulator with SIGTERM and checks it exited)
+args=(--bin "$BIN" --projects "$PROJECTS" --servers "$SERVERS" --page-requests "$PAGE_REQUESTS"
+      --threads "$WRK_THREADS" --connections "$WRK_CONNECTIONS" --duration "$WRK_DURATION" --wrk "$WRK")
+if [ -n "$RESULTS_JSON" ]; then args+=(--json "$RESULTS_JSON"); fi
+if [ "$SKIP_BUILD" = "1" ]; then args+=(--note "Binary not built by this run (SKIP_BUILD=1).")
+fi
+exec python3 "$HERE/simulator_bench.py" "${args[@]}"

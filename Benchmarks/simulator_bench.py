@@ -1,0 +1,562 @@
+#!/usr/bin/env python3
+"""Benchmark of ecs-sim: start-up, big pages, small-call throughput, memory.
+
+Called by Benchmarks/simulator-bench.sh (which builds the binary and installs wrk); it can
+also be run on its own:
+
+    python3 Benchmarks/simulator_bench.py --bin .build/release/ecs-sim --projects 100 --servers 1000
+
+Standard library only. Exit status: 0 when every measurement was taken (goals met or not),
+1 on an error (simulator did not start, a request failed, the simulator did not stop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+PAGE_GOAL_MS = 50.0
+RPS_GOAL = 5000.0
+MEMORY_GOAL_MB = 500.0
+MEMORY_GOAL_SERVERS = 100_000
+
+
+class BenchError(Exception):
+    """A failed step: the script exits non-zero."""
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Simulator process
+
+
+class Simulator:
+    """ecs-sim as a child process; first stdout line gives the port."""
+
+    def __init__(self, binary: str, args: list[str], start_timeout: float, stderr_path: str):
+        self.binary = binary
+        self.args = args
+        self.start_timeout = start_timeout
+        self.stderr_path = stderr_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.lines: list[str] = []
+        self.port = 0
+        self.startup_seconds = 0.0
+        self._first_line = threading.Event()
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stderr = open(self.stderr_path, "wb")
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [self.binary, *self.args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr)
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        deadline = started + self.start_timeout
+        while not self._first_line.wait(0.05):
+            if self.proc.poll() is not None:
+                raise BenchError(f"ecs-sim exited with status {self.proc.returncode} before listening; "
+                                 f"stderr: {self.stderr_tail()}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"ecs-sim did not print its listening line within {self.start_timeout:.0f} s")
+        self.startup_seconds = time.monotonic() - started
+        match = re.search(r"listening on http://[^:]+:(\d+)", self.lines[0]) if self.lines else None
+        if not match:
+            raise BenchError(f"unexpected first line from ecs-sim: {self.lines[:1]!r}")
+        self.port = int(match.group(1))
+
+    def _read_stdout(self) -> None:
+        assert self.proc and self.proc.stdout
+        for raw in self.proc.stdout:
+            self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+            self._first_line.set()
+        self._first_line.set()
+
+    def stderr_tail(self) -> str:
+        try:
+            with open(self.stderr_path, "rb") as handle:
+                return handle.read()[-2000:].decode("utf-8", "replace").strip() or "(empty)"
+        except OSError:
+            return "(unreadable)"
+
+    def memory(self) -> dict[str, float]:
+        """VmHWM and VmRSS of the process, in MiB."""
+        assert self.proc
+        values: dict[str, float] = {}
+        with open(f"/proc/{self.proc.pid}/status") as handle:
+            for line in handle:
+                key, _, rest = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    values[key] = int(rest.split()[0]) / 1024.0  # kB → MiB
+        return values
+
+    def stop(self, timeout: float = 30.0) -> tuple[int, float]:
+        """SIGTERM, then wait; SIGKILL and error if it does not exit in time."""
+        if not self.proc:
+            return (0, 0.0)
+        if self.proc.poll() is not None:
+            raise BenchError(f"ecs-sim had already exited with status {self.proc.returncode}; stderr: {self.stderr_tail()}")
+        sent = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise BenchError(f"ecs-sim did not exit within {timeout:.0f} s of SIGTERM (killed)")
+        if self._reader:
+            self._reader.join(5)
+        self._stderr.close()
+        return (status, time.monotonic() - sent)
+
+    def kill_if_running(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP helpers
+
+
+def request_json(conn: http.client.HTTPConnection, method: str, path: str, body: object | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    payload = json.dumps(body).encode() if body is not None else None
+    all_headers = {"Accept": "application/json", **(headers or {})}
+    if payload is not None:
+        all_headers["Content-Type"] = "application/json"
+    conn.request(method, path, body=payload, headers=all_headers)
+    response = conn.getresponse()
+    data = response.read()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+
+def iam_token(conn: http.client.HTTPConnection, user: str, password: str, project: str) -> str:
+    body = {"auth": {
+        "identity": {"methods": ["password"],
+                     "password": {"user": {"name": user, "password": password, "domain": {"name": "any"}}}},
+        "scope": {"project": {"id": project}}}}
+    status, headers, data = request_json(conn, "POST", "/v3/auth/tokens", body)
+    token = headers.get("x-subject-token")
+    if status != 201 or not token:
+        raise BenchError(f"POST /v3/auth/tokens → {status}: {data[:300]!r}")
+    return token
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-fraction * len(ordered) // 1))))
+    return ordered[rank - 1]
+
+
+@dataclass
+class PageResult:
+    label: str
+    path: str
+    requests: int
+    median_ms: float
+    p95_ms: float
+    max_ms: float
+    ttfb_median_ms: float
+    size_bytes: int
+    servers: int
+
+
+def bench_page(port: int, label: str, path: str, headers: dict[str, str], requests: int, warmup: int,
+               expected: int) -> PageResult:
+    """`requests` sequential GETs on one keep-alive connection; time from send to last body byte."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    totals: list[float] = []
+    ttfbs: list[float] = []
+    size = 0
+    servers = -1
+    try:
+        for index in range(warmup + requests):
+            started = time.perf_counter()
+            conn.request("GET", path, headers={"Accept": "application/json", **headers})
+            response = conn.getresponse()
+            first = time.perf_counter()
+            data = response.read()
+            finished = time.perf_counter()
+            if response.status != 200:
+                raise BenchError(f"GET {path} → {response.status}: {data[:300]!r}")
+            if response.getheader("Connection", "").lower() == "close":
+                raise BenchError(f"GET {path}: server closed the keep-alive connection")
+            if index == 0:
+                document = json.loads(data)
+                servers = len(document.get("servers", []))
+                if servers != expected:
+                    raise BenchError(f"GET {path}: {servers} servers in the page, expected {expected}")
+            size = len(data)
+            if index >= warmup:
+                totals.append((finished - started) * 1000.0)
+                ttfbs.append((first - started) * 1000.0)
+    finally:
+        conn.close()
+    return PageResult(label=label, path=path, requests=requests, median_ms=statistics.median(totals),
+                      p95_ms=percentile(totals, 0.95), max_ms=max(totals),
+                      ttfb_median_ms=statistics.median(ttfbs), size_bytes=size, servers=servers)
+
+
+# --------------------------------------------------------------------------------------------
+# Small-call load: wrk, or a Python fallback
+
+
+@dataclass
+class LoadResult:
+    tool: str
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+    note: str = ""
+    raw: str = field(default="", repr=False)
+
+
+WRK_LUA = """\
+wrk.method = "GET"
+wrk.headers["X-Auth-Token"] = "{token}"
+wrk.headers["Accept"] = "application/json"
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d non2xx=%d connect=%d read=%d write=%d timeout=%d\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect, e.read, e.write, e.timeout))
+end
+"""
+
+
+def run_wrk(wrk: str, url: str, token: str, threads: int, connections: int, duration: str) -> LoadResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_LUA.format(token=token))
+        script_path = script.name
+    try:
+        command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}", "--latency", "-s", script_path, url]
+        log("running " + " ".join(command))
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    finally:
+        os.unlink(script_path)
+    output = completed.stdout
+    if completed.returncode != 0:
+        raise BenchError(f"wrk failed ({completed.returncode}): {completed.stderr.strip() or output.strip()}")
+    match = re.search(r"^BENCH (.*)$", output, re.M)
+    if not match:
+        raise BenchError(f"unexpected wrk output:\n{output}")
+    values = {k: int(v) for k, v in (item.split("=") for item in match.group(1).split())}
+    rps_match = re.search(r"Requests/sec:\s*([\d.]+)", output)
+    seconds = values["duration_us"] / 1e6
+    rps = float(rps_match.group(1)) if rps_match else values["requests"] / seconds
+    return LoadResult(tool="wrk", requests=values["requests"], seconds=seconds, rps=rps,
+                      p50_ms=values["p50_us"] / 1000.0, p99_ms=values["p99_us"] / 1000.0,
+                      non_2xx=values["non2xx"],
+                      socket_errors=values["connect"] + values["read"] + values["write"] + values["timeout"],
+                      raw=output)
+
+
+async def _python_load_worker(port: int, path: str, token: str, connections: int, seconds: float) -> tuple[int, int, int, list[float]]:
+    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n"
+               f"X-Auth-Token: {token}\r\n\r\n").encode()
+    deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
+    counts = {"ok": 0, "bad": 0, "errors": 0}
+
+    async def one_connection() -> None:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            counts["errors"] += 1
+            return
+        try:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length:
+                    await reader.readexactly(length)
+                latencies.append(time.perf_counter() - started)
+                counts["ok" if 200 <= status < 300 else "bad"] += 1
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            counts["errors"] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(one_connection() for _ in range(connections)))
+    return counts["ok"], counts["bad"], counts["errors"], latencies
+
+
+def _python_load_process(args: tuple[int, str, str, int, float]) -> tuple[int, int, int, list[float]]:
+    return asyncio.run(_python_load_worker(*args))
+
+
+def run_python_load(port: int, path: str, token: str, processes: int, connections: int, seconds: float) -> LoadResult:
+    log(f"running the Python load generator: {processes} processes, {connections} connections, {seconds:g} s")
+    per_process = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
+    started = time.perf_counter()
+    with multiprocessing.Pool(processes) as pool:
+        results = pool.map(_python_load_process, [(port, path, token, n, seconds) for n in per_process if n])
+    elapsed = time.perf_counter() - started
+    ok = sum(r[0] for r in results)
+    bad = sum(r[1] for r in results)
+    errors = sum(r[2] for r in results)
+    latencies = [x for r in results for x in r[3]]
+    if not latencies:
+        raise BenchError("the Python load generator completed no request")
+    return LoadResult(tool="python-asyncio", requests=ok + bad, seconds=elapsed, rps=(ok + bad) / elapsed,
+                      p50_ms=percentile(latencies, 0.50) * 1000.0, p99_ms=percentile(latencies, 0.99) * 1000.0,
+                      non_2xx=bad, socket_errors=errors,
+                      note="small calls measured with the Python asyncio load generator, not wrk (it is CPU-bound itself: the figure is a lower bound)")
+
+
+def parse_duration(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m)?", text.strip())
+    if not match:
+        raise BenchError(f"bad duration {text!r}")
+    value = float(match.group(1))
+    return value / 1000.0 if match.group(2) == "ms" else value * 60.0 if match.group(2) == "m" else value
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def fmt_int(value: int) -> str:
+    return f"{value:,}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def print_table(title: list[str], rows: list[tuple[str, str, str, str]], notes: list[str]) -> None:
+    headers = ("Measure", "Figure", "Goal", "Result")
+    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(4)]
+    rule = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+    print()
+    for line in title:
+        print(line)
+    print(rule)
+    print("| " + " | ".join(headers[i].ljust(widths[i]) for i in range(4)) + " |")
+    print(rule.replace("-", "="))
+    for row in rows:
+        print("| " + " | ".join(row[i].ljust(widths[i]) for i in range(4)) + " |")
+    print(rule)
+    for note in notes:
+        print(note)
+    print(flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", required=True, help="ecs-sim binary")
+    parser.add_argument("--projects", type=int, default=100)
+    parser.add_argument("--servers", type=int, default=1000, help="servers per project")
+    parser.add_argument("--page-requests", type=int, default=50)
+    parser.add_argument("--page-warmup", type=int, default=3)
+    parser.add_argument("--wrk", default="", help="wrk binary; empty = Python load generator")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", default="10s")
+    parser.add_argument("--start-timeout", type=float, default=900.0)
+    parser.add_argument("--iam-user", default="sim-user")
+    parser.add_argument("--iam-password", default="sim-password")
+    parser.add_argument("--json", default="", help="also write the results here as JSON")
+    parser.add_argument("--note", action="append", default=[], help="extra line under the table")
+    options = parser.parse_args()
+
+    if not (os.path.isfile(options.bin) and os.access(options.bin, os.X_OK)):
+        raise BenchError(f"no executable ecs-sim at {options.bin}")
+    fleet = options.projects * options.servers
+    stderr_path = os.path.join(tempfile.gettempdir(), f"ecs-sim-bench-{os.getpid()}.stderr")
+    simulator = Simulator(
+        options.bin,
+        ["--port", "0", "--projects", str(options.projects), "--servers-per-project", str(options.servers),
+         "--iam-user", options.iam_user, "--iam-password", options.iam_password],
+        options.start_timeout, stderr_path)
+    results: dict[str, object] = {"binary": os.path.abspath(options.bin), "projects": options.projects,
+                                  "servers_per_project": options.servers, "servers": fleet, "cpus": os.cpu_count()}
+    try:
+        log(f"starting {options.bin} with {options.projects} projects × {options.servers} servers")
+        simulator.start()
+        log(f"listening on port {simulator.port} after {simulator.startup_seconds:.2f} s (pid {simulator.proc.pid})")
+        time.sleep(0.3)  # let the remaining banner lines arrive
+        memory_fleet = simulator.memory()
+
+        conn = http.client.HTTPConnection("127.0.0.1", simulator.port, timeout=60)
+        status, _, data = request_json(conn, "GET", "/_sim/state")
+        if status != 200:
+            raise BenchError(f"GET /_sim/state → {status}: {data[:300]!r}")
+        state = json.loads(data)
+        project_ids = [p["id"] for p in state.get("projects", [])]
+        if len(project_ids) != options.projects or state.get("servers") != fleet:
+            raise BenchError(f"/_sim/state lists {len(project_ids)} projects and {state.get('servers')} servers, "
+                             f"expected {options.projects} and {fleet}")
+        # The first project (--project-id) is the one every token below is scoped to.
+        first_line_projects = next((l for l in simulator.lines if l.startswith("projects ")), "")
+        project = first_line_projects.split(": ", 1)[1].split(",")[0].strip() if ": " in first_line_projects else project_ids[0]
+        token = iam_token(conn, options.iam_user, options.iam_password, project)
+        conn.close()
+        log(f"project {project}, token {token[:12]}…")
+
+        expected_page = min(1000, options.servers)
+        auth = {"X-Auth-Token": token}
+        nova = bench_page(simulator.port, "Nova servers/detail page (1,000)",
+                          f"/v2.1/{project}/servers/detail?limit=1000",
+                          {**auth, "X-OpenStack-Nova-API-Version": "2.26"},
+                          options.page_requests, options.page_warmup, expected_page)
+        log(f"Nova page: median {nova.median_ms:.1f} ms, p95 {nova.p95_ms:.1f} ms, {nova.size_bytes} bytes")
+        v1 = bench_page(simulator.port, "v1 cloudservers/detail page (1,000)",
+                        f"/v1/{project}/cloudservers/detail?limit=1000&offset=1", auth,
+                        options.page_requests, options.page_warmup, expected_page)
+        log(f"v1 page: median {v1.median_ms:.1f} ms, p95 {v1.p95_ms:.1f} ms, {v1.size_bytes} bytes")
+        memory_pages = simulator.memory()
+
+        small_path = f"/v1/{project}/cloudservers/limits"
+        if options.wrk:
+            load = run_wrk(options.wrk, f"http://127.0.0.1:{simulator.port}{small_path}", token,
+                           options.threads, options.connections, options.duration)
+        else:
+            load = run_python_load(simulator.port, small_path, token, options.threads, options.connections,
+                                   parse_duration(options.duration))
+        log(f"small calls: {load.rps:.0f} req/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms")
+        if load.requests == 0 or load.non_2xx == load.requests:
+            raise BenchError(f"the small-call load got no successful response ({load.non_2xx} non-2xx)")
+        memory_load = simulator.memory()
+
+        conn = http.client.HTTPConnection("127.0.0.1", simulator.port, timeout=60)
+        _, _, data = request_json(conn, "GET", "/_sim/state")
+        conn.close()
+        requests_logged = json.loads(data).get("requests_logged", -1)
+
+        exit_status, stop_seconds = simulator.stop()
+        stopped_line = any("ecs-sim stopped" in line for line in simulator.lines)
+        if exit_status != 0:
+            raise BenchError(f"ecs-sim exited with status {exit_status} after SIGTERM; stderr: {simulator.stderr_tail()}")
+        log(f"ecs-sim exited with status 0, {stop_seconds:.2f} s after SIGTERM")
+    except BaseException:
+        simulator.kill_if_running()
+        raise
+    finally:
+        try:
+            os.unlink(stderr_path)
+        except OSError:
+            pass
+
+    # ---- table
+    full_fleet = fleet == MEMORY_GOAL_SERVERS
+    page_goal = f"p95 < {PAGE_GOAL_MS:.0f} ms"
+    rows: list[tuple[str, str, str, str]] = []
+    rows.append(("Start-up to listening (incl. fleet)", f"{simulator.startup_seconds:.2f} s", "", ""))
+    for page in (nova, v1):
+        rows.append((page.label,
+                     f"median {page.median_ms:.1f} ms, p95 {page.p95_ms:.1f} ms (max {page.max_ms:.1f})",
+                     page_goal, verdict(page.p95_ms < PAGE_GOAL_MS)))
+        rows.append(("  response", f"{fmt_int(page.size_bytes)} B, {page.servers} servers, "
+                     f"first byte at {page.ttfb_median_ms:.1f} ms (median)", "", ""))
+    conc = f"{options.threads} threads, {options.connections} conns" if load.tool == "wrk" else \
+        f"{options.threads} procs, {options.connections} conns"
+    rows.append((f"Small calls: v1 cloudservers/limits",
+                 f"{load.rps:,.0f} req/s ({fmt_int(load.requests)} in {load.seconds:.1f} s)",
+                 f"> {RPS_GOAL:,.0f} req/s", verdict(load.rps > RPS_GOAL)))
+    rows.append((f"  {load.tool}, {conc}; latency", f"p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms", "", ""))
+    rows.append(("  errors", f"{fmt_int(load.non_2xx)} non-2xx, {fmt_int(load.socket_errors)} socket errors",
+                 "0", verdict(load.non_2xx == 0 and load.socket_errors == 0)))
+    memory_goal = f"< {MEMORY_GOAL_MB:.0f} MB @ {fmt_int(MEMORY_GOAL_SERVERS)} servers"
+    memory_rows = [("after loading the fleet", memory_fleet), ("after the page requests", memory_pages),
+                   ("after the small-call load", memory_load)]
+    for label, memory in memory_rows:
+        is_last = memory is memory_load
+        goal = memory_goal if is_last else ""
+        result = ""
+        if is_last:
+            result = verdict(memory["VmHWM"] < MEMORY_GOAL_MB) + ("" if full_fleet else f" (fleet {fmt_int(fleet)})")
+        rows.append((f"VmHWM {label}",
+                     f"{memory['VmHWM']:.0f} MB (RSS {memory['VmRSS']:.0f} MB)", goal, result))
+    rows.append(("Request log after the run", f"{fmt_int(requests_logged)} entries", "", ""))
+    rows.append(("Stop with SIGTERM", f"exited 0 in {stop_seconds:.2f} s"
+                 + ("" if stopped_line else " (no 'ecs-sim stopped' line)"), "exit 0", verdict(True)))
+
+    title = [
+        f"ecs-sim benchmark — {os.path.abspath(options.bin)}",
+        f"fleet {options.projects} projects × {fmt_int(options.servers)} servers = {fmt_int(fleet)} servers; "
+        f"{os.cpu_count()} CPUs; {options.page_requests} page requests each (after {options.page_warmup} warm-up) "
+        "on one keep-alive connection; MB = MiB",
+    ]
+    notes = [f"Pages: GET /v2.1/{{p}}/servers/detail?limit=1000 (X-OpenStack-Nova-API-Version: 2.26) and "
+             f"GET /v1/{{p}}/cloudservers/detail?limit=1000&offset=1; small calls: GET /v1/{{p}}/cloudservers/limits; "
+             f"p = {project}, X-Auth-Token from POST /v3/auth/tokens.", *options.note]
+    if load.note:
+        notes.append("Note: " + load.note)
+    if not full_fleet:
+        notes.append(f"Note: the memory goal is stated for {fmt_int(MEMORY_GOAL_SERVERS)} servers; this fleet has "
+                     f"{fmt_int(fleet)}.")
+    notes.append("Note: the load generator runs on the same machine as the simulator and shares its CPUs.")
+    print_table(title, rows, notes)
+
+    if options.json:
+        results.update({
+            "startup_seconds": simulator.startup_seconds,
+            "pages": [page.__dict__ for page in (nova, v1)],
+            "small_calls": {k: v for k, v in load.__dict__.items() if k != "raw"},
+            "memory_mib": {"after_fleet": memory_fleet, "after_pages": memory_pages, "after_load": memory_load},
+            "requests_logged": requests_logged,
+            "stop_seconds": stop_seconds,
+            "goals": {
+                "page_p95_ms": {"goal": PAGE_GOAL_MS, "nova": nova.p95_ms < PAGE_GOAL_MS, "v1": v1.p95_ms < PAGE_GOAL_MS},
+                "small_rps": {"goal": RPS_GOAL, "pass": load.rps > RPS_GOAL},
+                "memory_mib": {"goal": MEMORY_GOAL_MB, "pass": memory_load["VmHWM"] < MEMORY_GOAL_MB,
+                               "fleet_is_goal_size": full_fleet},
+            },
+        })
+        with open(options.json, "w") as handle:
+            json.dump(results, handle, indent=2)
+        log(f"results written to {options.json}")
+    return 0
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        sys.exit(main())
+    except BenchError as error:
+        log(f"error: {error}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
