@@ -83,12 +83,16 @@ BIN="${BIN:-$SCRATCH/release/ecs-sim}"
 WRK=""
 if [ "$LOADGEN" = "wrk" ]; then
   if ! command -v wrk >/dev/null 2>&1; then
-    say "wrk not found: installing it with apt-get"
-    if as_root apt-get update -qq >&2 && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2; then
-      :
+    say "wrk not found: installing it with apt-get (apt-get update, apt-get install wrk)"
+    apt_log="$(mktemp)"
+    if as_root apt-get update >"$apt_log" 2>&1 \
+      && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >>"$apt_log" 2>&1; then
+      say "installed wrk"
     else
-      say "could not install wrk"
+      say "could not install wrk; apt-get said:"
+      tail -n 5 "$apt_log" >&2 || true
     fi
+    rm -f "$apt_log"
   fi
   if command -v wrk >/dev/null 2>&1; then
     WRK="$(command -v wrk)"

@@ -547,6 +547,7 @@ def main() -> int:
 
 
 def _terminate(signum: int, _frame: object) -> None:
+    log(f"signal {signum}: stopping")
     raise SystemExit(128 + signum)
 
 

@@ -26,6 +26,23 @@ public struct SimFaults: Sendable, Codable, Equatable {
     public var throttleMode = "429"
 
     public init() {}
+
+    /// Every field is optional in the admin API; a missing one keeps its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = SimFaults()
+        stickNextJobs = try c.decodeIfPresent(Int.self, forKey: .stickNextJobs) ?? defaults.stickNextJobs
+        failNextJobs = try c.decodeIfPresent(Int.self, forKey: .failNextJobs) ?? defaults.failNextJobs
+        failNextJobsCode = try c.decodeIfPresent(String.self, forKey: .failNextJobsCode)
+        latencyMs = try c.decodeIfPresent(Double.self, forKey: .latencyMs) ?? defaults.latencyMs
+        errorRate = try c.decodeIfPresent(Double.self, forKey: .errorRate) ?? defaults.errorRate
+        errorStatus = try c.decodeIfPresent(Int.self, forKey: .errorStatus) ?? defaults.errorStatus
+        dropRate = try c.decodeIfPresent(Double.self, forKey: .dropRate) ?? defaults.dropRate
+        outage = try c.decodeIfPresent(String.self, forKey: .outage)
+        throttleRequestsPerSecond = try c.decodeIfPresent(Double.self, forKey: .throttleRequestsPerSecond)
+        throttleBurst = try c.decodeIfPresent(Double.self, forKey: .throttleBurst) ?? defaults.throttleBurst
+        throttleMode = try c.decodeIfPresent(String.self, forKey: .throttleMode) ?? defaults.throttleMode
+    }
 }
 
 /// What the router should do to a request before handling it.
