@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "ECSSigning", targets: ["ECSSigning"]),
         .library(name: "ECSAPI", targets: ["ECSAPI"]),
         .library(name: "ECSSimulator", targets: ["ECSSimulator"]),
+        .library(name: "WardenCore", targets: ["WardenCore"]),
         .executable(name: "ecs-sim", targets: ["ecs-sim"]),
     ],
     dependencies: [
@@ -17,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         /// SDK-HMAC-SHA256 request signing and verification; depends on swift-crypto only.
@@ -47,6 +51,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        /// The controller: reconcile loops, planners, the state store and metrics. No HTTP server.
+        .target(
+            name: "WardenCore",
+            dependencies: [
+                "ECSAPI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "ecs-sim",
             dependencies: ["ECSSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -59,6 +74,7 @@ let package = Package(
         ),
         .testTarget(name: "ECSSigningTests", dependencies: ["ECSSigning"]),
         .testTarget(name: "ECSSimulatorTests", dependencies: ["ECSSimulator", "ECSAPI"]),
+        .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "ECSSimulator", "ECSAPI"]),
         .testTarget(
             name: "ECSAPITests",
             dependencies: [

@@ -136,6 +136,67 @@ class Simulator:
 
 
 # --------------------------------------------------------------------------------------------
+# CPU accounting: the simulator's own CPU time per request does not depend on what else runs on
+# the machine; the CPU the rest of the machine used tells how much the wall-clock figures suffer.
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def system_busy_seconds() -> float:
+    """CPU time all CPUs spent busy (not idle, not iowait)."""
+    with open("/proc/stat") as handle:
+        values = [int(x) for x in handle.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def own_cpu_seconds() -> float:
+    """This process and its waited-for children (wrk, the load processes)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+@dataclass
+class CpuUse:
+    wall: float
+    simulator: float
+    others: float
+
+    @property
+    def others_share(self) -> float:
+        """Other processes' CPU as a share of one CPU."""
+        return self.others / self.wall if self.wall > 0 else 0.0
+
+
+class CpuMeter:
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = (time.monotonic(), process_cpu_seconds(self.pid), system_busy_seconds(), own_cpu_seconds())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        wall, simulator, busy, own = self._start
+        d_sim = process_cpu_seconds(self.pid) - simulator
+        d_busy = system_busy_seconds() - busy
+        d_own = own_cpu_seconds() - own
+        self.use = CpuUse(wall=time.monotonic() - wall, simulator=d_sim, others=max(0.0, d_busy - d_sim - d_own))
+
+
+def load_average() -> str:
+    with open("/proc/loadavg") as handle:
+        return handle.read().split()[0]
+
+
+# --------------------------------------------------------------------------------------------
 # HTTP helpers
 
 
@@ -181,6 +242,7 @@ class PageResult:
     ttfb_median_ms: float
     size_bytes: int
     servers: int
+    cpu: CpuUse | None = None
 
 
 def bench_page(port: int, label: str, path: str, headers: dict[str, str], requests: int, warmup: int,
@@ -408,6 +470,7 @@ def main() -> int:
     results: dict[str, object] = {"binary": os.path.abspath(options.bin), "projects": options.projects,
                                   "servers_per_project": options.servers, "servers": fleet, "cpus": os.cpu_count()}
     try:
+        load_before = load_average()
         log(f"starting {options.bin} with {options.projects} projects × {options.servers} servers")
         simulator.start()
         log(f"listening on port {simulator.port} after {simulator.startup_seconds:.2f} s (pid {simulator.proc.pid})")
@@ -432,24 +495,30 @@ def main() -> int:
 
         expected_page = min(1000, options.servers)
         auth = {"X-Auth-Token": token}
-        nova = bench_page(simulator.port, "Nova servers/detail page (1,000)",
-                          f"/v2.1/{project}/servers/detail?limit=1000",
-                          {**auth, "X-OpenStack-Nova-API-Version": "2.26"},
-                          options.page_requests, options.page_warmup, expected_page)
+        with CpuMeter(simulator.proc.pid) as meter:
+            nova = bench_page(simulator.port, "Nova servers/detail page (1,000)",
+                              f"/v2.1/{project}/servers/detail?limit=1000",
+                              {**auth, "X-OpenStack-Nova-API-Version": "2.26"},
+                              options.page_requests, options.page_warmup, expected_page)
+        nova.cpu = meter.use
         log(f"Nova page: median {nova.median_ms:.1f} ms, p95 {nova.p95_ms:.1f} ms, {nova.size_bytes} bytes")
-        v1 = bench_page(simulator.port, "v1 cloudservers/detail page (1,000)",
-                        f"/v1/{project}/cloudservers/detail?limit=1000&offset=1", auth,
-                        options.page_requests, options.page_warmup, expected_page)
+        with CpuMeter(simulator.proc.pid) as meter:
+            v1 = bench_page(simulator.port, "v1 cloudservers/detail page (1,000)",
+                            f"/v1/{project}/cloudservers/detail?limit=1000&offset=1", auth,
+                            options.page_requests, options.page_warmup, expected_page)
+        v1.cpu = meter.use
         log(f"v1 page: median {v1.median_ms:.1f} ms, p95 {v1.p95_ms:.1f} ms, {v1.size_bytes} bytes")
         memory_pages = simulator.memory()
 
         small_path = f"/v1/{project}/cloudservers/limits"
-        if options.wrk:
-            load = run_wrk(options.wrk, f"http://127.0.0.1:{simulator.port}{small_path}", token,
-                           options.threads, options.connections, options.duration)
-        else:
-            load = run_python_load(simulator.port, small_path, token, options.threads, options.connections,
-                                   parse_duration(options.duration))
+        with CpuMeter(simulator.proc.pid) as meter:
+            if options.wrk:
+                load = run_wrk(options.wrk, f"http://127.0.0.1:{simulator.port}{small_path}", token,
+                               options.threads, options.connections, options.duration)
+            else:
+                load = run_python_load(simulator.port, small_path, token, options.threads, options.connections,
+                                       parse_duration(options.duration))
+        load_cpu = meter.use
         log(f"small calls: {load.rps:.0f} req/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms")
         if load.requests == 0 or load.non_2xx == load.requests:
             raise BenchError(f"the small-call load got no successful response ({load.non_2xx} non-2xx)")
@@ -460,6 +529,7 @@ def main() -> int:
         conn.close()
         requests_logged = json.loads(data).get("requests_logged", -1)
 
+        load_after = load_average()
         exit_status, stop_seconds = simulator.stop()
         stopped_line = any("ecs-sim stopped" in line for line in simulator.lines)
         if exit_status != 0:
@@ -485,12 +555,20 @@ def main() -> int:
                      page_goal, verdict(page.p95_ms < PAGE_GOAL_MS)))
         rows.append(("  response", f"{fmt_int(page.size_bytes)} B, {page.servers} servers, "
                      f"first byte at {page.ttfb_median_ms:.1f} ms (median)", "", ""))
+        assert page.cpu
+        pages_total = page.requests + options.page_warmup
+        rows.append(("  ecs-sim CPU; other processes", f"{page.cpu.simulator / pages_total * 1000:.1f} ms per page; "
+                     f"others {page.cpu.others_share * 100:.0f}% of a CPU", "", ""))
     conc = f"{options.threads} threads, {options.connections} conns" if load.tool == "wrk" else \
         f"{options.threads} procs, {options.connections} conns"
     rows.append((f"Small calls: v1 cloudservers/limits",
                  f"{load.rps:,.0f} req/s ({fmt_int(load.requests)} in {load.seconds:.1f} s)",
                  f"> {RPS_GOAL:,.0f} req/s", verdict(load.rps > RPS_GOAL)))
     rows.append((f"  {load.tool}, {conc}; latency", f"p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms", "", ""))
+    rows.append(("  ecs-sim CPU; other processes",
+                 f"{load_cpu.simulator / max(1, load.requests) * 1e6:.0f} µs per request "
+                 f"({load_cpu.simulator / load_cpu.wall * 100:.0f}% of a CPU); others {load_cpu.others_share * 100:.0f}%",
+                 "", ""))
     rows.append(("  errors", f"{fmt_int(load.non_2xx)} non-2xx, {fmt_int(load.socket_errors)} socket errors",
                  "0", verdict(load.non_2xx == 0 and load.socket_errors == 0)))
     memory_goal = f"< {MEMORY_GOAL_MB:.0f} MB @ {fmt_int(MEMORY_GOAL_SERVERS)} servers"
@@ -522,13 +600,21 @@ def main() -> int:
     if not full_fleet:
         notes.append(f"Note: the memory goal is stated for {fmt_int(MEMORY_GOAL_SERVERS)} servers; this fleet has "
                      f"{fmt_int(fleet)}.")
-    notes.append("Note: the load generator runs on the same machine as the simulator and shares its CPUs.")
+    notes.append(f"Note: the load generator runs on the same machine as the simulator and shares its CPUs "
+                 f"({load.tool}'s own CPU is not in 'others').")
+    busiest = max(nova.cpu.others_share, v1.cpu.others_share, load_cpu.others_share)  # type: ignore[union-attr]
+    notes.append(f"Load average (1 min) before the start: {load_before}, after the load: {load_after}; "
+                 f"CPU of other processes during the measurements: up to {busiest * 100:.0f}% of a CPU"
+                 + (" -- WARNING: the machine was busy, wall-clock figures are pessimistic; "
+                    "the ecs-sim CPU figures are hardly affected." if busiest > 0.15 else "."))
     print_table(title, rows, notes)
 
     if options.json:
         results.update({
             "startup_seconds": simulator.startup_seconds,
-            "pages": [page.__dict__ for page in (nova, v1)],
+            "pages": [{**page.__dict__, "cpu": page.cpu.__dict__ if page.cpu else None} for page in (nova, v1)],
+            "small_calls_cpu": load_cpu.__dict__,
+            "load_average": {"before": load_before, "after": load_after},
             "small_calls": {k: v for k, v in load.__dict__.items() if k != "raw"},
             "memory_mib": {"after_fleet": memory_fleet, "after_pages": memory_pages, "after_load": memory_load},
             "requests_logged": requests_logged,

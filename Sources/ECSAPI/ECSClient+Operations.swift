@@ -187,6 +187,13 @@ extension ECSClient {
         return try decode(FlavorList.self, from: response, operation: "ListFlavors").flavors
     }
 
+    /// The region's availability zones (`GET /v2.1/{project_id}/os-availability-zone`), available ones only.
+    public func availabilityZones() async throws -> [String] {
+        let response = try await send(APIRequest(operation: "NovaListAvailabilityZones", method: .GET, path: "\(nova)/os-availability-zone"))
+        let list = try decode(AvailabilityZoneList.self, from: response, operation: "NovaListAvailabilityZones")
+        return list.availabilityZoneInfo.filter { $0.zoneState?.available ?? true }.map(\.zoneName)
+    }
+
     // MARK: Instance actions
 
     /// The operation history of one server (`GET /v2.1/{project_id}/servers/{id}/os-instance-actions`).

@@ -135,8 +135,13 @@ public struct ECSClient: Sendable {
         let deadline = clock.now + policy.totalDeadline
         var attempt = 0
         var refreshedToken = false
+        var lastFailure: ECSError?
         while true {
             attempt += 1
+            if let lastFailure, clock.now >= deadline {
+                // The deadline ran out while waiting (backoff, rate limit): report what last went wrong.
+                throw lastFailure
+            }
             var failure: ECSError
             do {
                 return try await attemptOnce(request, attempt: attempt, deadline: deadline)
@@ -158,6 +163,7 @@ public struct ECSClient: Sendable {
                 continue
             }
             failure.rejectedToken = nil
+            lastFailure = failure
             guard failure.isRetryable, request.isRetrySafe || failure.kind == .throttled && failure.httpStatus != nil,
                 attempt < policy.maxAttempts
             else { throw failure }

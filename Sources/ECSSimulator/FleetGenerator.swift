@@ -108,7 +108,10 @@ public struct FleetGenerator: Sendable {
         let ids = projectIds(first: firstProjectIds)
         let start = Date().timeIntervalSince1970 - 86_400 * 30
         for (projectIndex, projectId) in ids.enumerated() {
-            await region.addProject(id: projectId, name: "\(await region.regionName)_\(projectIndex)")
+            // A generated fleet never starts over its quota: the default quota grows with the fleet.
+            let quota = SimQuota(
+                instances: max(2048, serversPerProject * 2), cores: max(20480, serversPerProject * 256), ramMB: max(25_165_824, serversPerProject * 1_048_576))
+            await region.addProject(id: projectId, name: "\(await region.regionName)_\(projectIndex)", quota: quota)
             var batch: [SimulatedRegion.SeedServer] = []
             batch.reserveCapacity(serversPerProject)
             for index in 0..<serversPerProject {

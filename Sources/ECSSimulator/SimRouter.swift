@@ -217,7 +217,7 @@ extension SimulatedRegion {
 
     func versions(segments: [String], base: String) -> SimHTTPResponse {
         var json = JSONWriter()
-        func v21() {
+        func v21(_ json: inout JSONWriter) {
             json.field("id", "v2.1")
             json.key("links")
             json.array { json in
@@ -249,11 +249,11 @@ extension SimulatedRegion {
                         json.field("status", "SUPPORTED")
                         json.field("updated", "2011-01-21T11:33:21Z")
                     }
-                    json.object { json in v21() }
+                    json.object { json in v21(&json) }
                 }
             } else {
                 json.key("version")
-                json.object { json in v21() }
+                json.object { json in v21(&json) }
             }
         }
         return .json(200, json)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import ECSSimulator
@@ -94,5 +95,26 @@ import Testing
             json.field("list", ["x", "y"])
         }
         #expect(String(decoding: json.bytes, as: UTF8.self) == #"{"a":"q\"uote\\n\new\u0001","n":null,"list":["x","y"]}"#)
+    }
+}
+
+@Suite struct SimulatorRoutingTests {
+    @Test func versionDocumentsAnswerWithoutAuthentication() async throws {
+        let region = SimulatedRegion(configuration: SimRegionConfiguration())
+        for path in ["/", "/v2.1", "/v2"] {
+            let response = await region.handle(SimHTTPRequest(method: "GET", path: path, headers: [.init("Host", "sim:1")]))
+            #expect(response.status == 200, "\(path)")
+            let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+            #expect(object?["versions"] != nil || object?["version"] != nil, "\(path)")
+        }
+        let root = await region.handle(SimHTTPRequest(method: "GET", path: "/"))
+        #expect(String(decoding: root.body, as: UTF8.self).contains(#""version":"2.60""#))
+    }
+
+    @Test func generatedFleetsStartWithinTheirQuota() async throws {
+        let region = SimulatedRegion(configuration: SimRegionConfiguration())
+        let ids = await FleetGenerator(projects: 1, serversPerProject: 2500).populate(region)
+        let quota = try #require(await region.quota(projectId: ids[0]))
+        #expect(quota.instances >= 2500)
     }
 }

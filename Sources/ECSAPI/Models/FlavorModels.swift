@@ -51,3 +51,13 @@ public struct Flavor: Codable, Sendable, Hashable, Identifiable {
 struct FlavorList: Decodable, Sendable {
     var flavors: [Flavor]
 }
+
+/// `{"availabilityZoneInfo": [{"zoneName", "zoneState": {"available"}, "hosts"}]}`.
+struct AvailabilityZoneList: Decodable, Sendable {
+    struct Zone: Decodable, Sendable {
+        struct State: Decodable, Sendable { var available: Bool? }
+        var zoneName: String
+        var zoneState: State?
+    }
+    var availabilityZoneInfo: [Zone]
+}

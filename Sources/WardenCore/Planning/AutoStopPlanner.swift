@@ -1,0 +1,292 @@
+import ECSAPI
+import Foundation
+
+/// The tag keys the scheduler reads.
+public struct ScheduleTagKeys: Sendable, Equatable {
+    /// Its value names a schedule of the configuration.
+    public var schedule: String
+    /// Present (any value): the server is left alone.
+    public var ignore: String
+    /// A UTC time such as `20261124T0800Z`: the server is left alone until then.
+    public var snoozeUntil: String
+
+    public init(schedule: String = "warden-schedule", ignore: String = "warden-ignore", snoozeUntil: String = "warden-snooze-until") {
+        self.schedule = schedule
+        self.ignore = ignore
+        self.snoozeUntil = snoozeUntil
+    }
+}
+
+/// Safety limits of the scheduler.
+public struct AutoStopLimits: Sendable, Equatable {
+    /// At most this many servers are stopped in one pass; the rest waits for the next pass.
+    public var maxStopsPerPass: Int
+    /// At most this many servers are started in one pass.
+    public var maxStartsPerPass: Int
+    /// Servers per batch call (the API allows 1,000).
+    public var batchSize: Int
+    /// A boundary missed for longer than this (daemon down) is not acted on late.
+    public var boundaryGrace: TimeInterval
+
+    public init(maxStopsPerPass: Int = 200, maxStartsPerPass: Int = 1000, batchSize: Int = 1000, boundaryGrace: TimeInterval = 3600) {
+        self.maxStopsPerPass = max(0, maxStopsPerPass)
+        self.maxStartsPerPass = max(0, maxStartsPerPass)
+        self.batchSize = min(max(1, batchSize), 1000)
+        self.boundaryGrace = boundaryGrace
+    }
+}
+
+/// One project's servers as the planner sees them.
+public struct ProjectServers: Sendable {
+    public var project: String
+    public var servers: [Server]
+
+    public init(project: String, servers: [Server]) {
+        self.project = project
+        self.servers = servers
+    }
+}
+
+/// Everything the scheduler decides in a pass. Built by `AutoStopPlanner.plan`, a pure function, so
+/// the control API's plan endpoint and the CLI preview show the real decision.
+public struct AutoStopPlan: Sendable, Equatable {
+    /// A batch call to make.
+    public struct Batch: Sendable, Equatable {
+        public var project: String
+        public var schedule: String
+        public var action: ScheduleAction
+        public var serverIds: [String]
+        /// The boundary acted on (nil when enforcing between boundaries).
+        public var boundary: Date?
+        /// Dry-run globally or for this schedule: journaled, not sent.
+        public var dryRun: Bool
+    }
+
+    /// A server deliberately left alone, and why (`ignored`, `snoozed`, `unknown_schedule`,
+    /// `malformed_snooze`, `busy`, `locked`).
+    public struct Skip: Sendable, Equatable {
+        public var project: String
+        public var serverId: String
+        public var schedule: String?
+        public var reason: String
+        public var detail: String
+    }
+
+    /// A boundary fully handled in a project (the mark to store).
+    public struct HandledBoundary: Sendable, Equatable {
+        public var schedule: String
+        public var project: String
+        public var boundary: Date
+        /// The boundary passed while the daemon was away longer than the grace: not acted on.
+        public var missed: Bool
+    }
+
+    public var batches: [Batch] = []
+    public var skips: [Skip] = []
+    public var handled: [HandledBoundary] = []
+    /// Servers per schedule and state (`running`, `stopped`, `transitioning`, `ignored`, `snoozed`, …).
+    public var counts: [String: [String: Int]] = [:]
+    /// Servers held back by the per-pass caps.
+    public var deferred = 0
+    /// The next boundary of any schedule.
+    public var nextBoundary: Date?
+
+    /// Servers the plan would act on.
+    public var actionCount: Int { batches.reduce(0) { $0 + $1.serverIds.count } }
+}
+
+/// The pure decision code of tag-based auto-stop/start.
+public enum AutoStopPlanner {
+    /// Decides a pass.
+    ///
+    /// - Parameters:
+    ///   - projects: every project's servers, freshly read.
+    ///   - schedules: the configured schedules by name.
+    ///   - handledBoundaries: the last boundary handled per (schedule, project).
+    ///   - snoozes: stored snoozes in force (project → server ids).
+    ///   - dryRun: global dry-run.
+    public static func plan(
+        projects: [ProjectServers],
+        schedules: [String: Schedule],
+        tags: ScheduleTagKeys,
+        limits: AutoStopLimits,
+        handledBoundaries: [ScheduleMarkKey: Date],
+        snoozes: [String: Set<String>],
+        dryRun: Bool,
+        now: Date
+    ) -> AutoStopPlan {
+        var plan = AutoStopPlan()
+        let evaluators = schedules.mapValues { ScheduleEvaluator(schedule: $0) }
+        plan.nextBoundary = evaluators.values.compactMap { $0.nextBoundary(after: now)?.date }.min()
+        var wanted: [(project: String, schedule: String, action: ScheduleAction, boundary: Date?, ids: [String])] = []
+        for project in projects.sorted(by: { $0.project < $1.project }) {
+            var bySchedule: [String: [Server]] = [:]
+            for server in project.servers.sorted(by: { $0.id < $1.id }) {
+                guard let scheduleName = server.tagValue(tags.schedule) else { continue }
+                if server.tagValue(tags.ignore) != nil {
+                    plan.skip(project.project, server, scheduleName, "ignored", "carries \(tags.ignore)")
+                    continue
+                }
+                if let snoozeText = server.tagValue(tags.snoozeUntil) {
+                    guard let until = parseSnooze(snoozeText) else {
+                        plan.skip(project.project, server, scheduleName, "malformed_snooze", "\(tags.snoozeUntil)=\(snoozeText) is not like 20261124T0800Z")
+                        continue
+                    }
+                    if until > now {
+                        plan.skip(project.project, server, scheduleName, "snoozed", "snoozed until \(snoozeText)")
+                        continue
+                    }
+                }
+                if snoozes[project.project]?.contains(server.id) == true {
+                    plan.skip(project.project, server, scheduleName, "snoozed", "snoozed through the control API")
+                    continue
+                }
+                guard schedules[scheduleName] != nil else {
+                    plan.skip(project.project, server, scheduleName, "unknown_schedule", "no schedule named '\(scheduleName)' is configured")
+                    continue
+                }
+                bySchedule[scheduleName, default: []].append(server)
+                plan.counts[scheduleName, default: [:]][stateLabel(server), default: 0] += 1
+            }
+            for (name, servers) in bySchedule.sorted(by: { $0.key < $1.key }) {
+                guard let schedule = schedules[name], let evaluator = evaluators[name] else { continue }
+                let key = ScheduleMarkKey(schedule: name, project: project.project)
+                let decision = decide(schedule: schedule, evaluator: evaluator, handled: handledBoundaries[key], limits: limits, now: now)
+                switch decision {
+                case .nothing:
+                    continue
+                case .missed(let boundary):
+                    plan.handled.append(.init(schedule: name, project: project.project, boundary: boundary, missed: true))
+                case .act(let action, let boundary):
+                    var ids: [String] = []
+                    for server in servers {
+                        if let reason = blocker(server, for: action) {
+                            if reason != "already" {
+                                plan.skip(project.project, server, name, reason, "\(server.status.rawValue)/\(server.taskState ?? "-")")
+                            }
+                            continue
+                        }
+                        ids.append(server.id)
+                    }
+                    wanted.append((project.project, name, action, boundary, ids))
+                }
+            }
+        }
+        // Caps, then batches. A boundary is handled only when none of its servers was held back.
+        var stopBudget = limits.maxStopsPerPass
+        var startBudget = limits.maxStartsPerPass
+        for item in wanted {
+            var ids = item.ids
+            let budget = item.action == .stop ? stopBudget : startBudget
+            if ids.count > budget {
+                plan.deferred += ids.count - budget
+                ids = Array(ids.prefix(budget))
+            }
+            if item.action == .stop { stopBudget -= ids.count } else { startBudget -= ids.count }
+            let scheduleDryRun = dryRun || (schedules[item.schedule]?.dryRun ?? false)
+            for start in stride(from: 0, to: ids.count, by: limits.batchSize) {
+                plan.batches.append(
+                    .init(
+                        project: item.project, schedule: item.schedule, action: item.action,
+                        serverIds: Array(ids[start..<min(start + limits.batchSize, ids.count)]), boundary: item.boundary, dryRun: scheduleDryRun))
+            }
+            if ids.count == item.ids.count, let boundary = item.boundary {
+                plan.handled.append(.init(schedule: item.schedule, project: item.project, boundary: boundary, missed: false))
+            }
+        }
+        return plan
+    }
+
+    /// What a schedule asks for in a project now.
+    enum Decision: Equatable {
+        case nothing
+        case act(ScheduleAction, boundary: Date?)
+        case missed(Date)
+    }
+
+    static func decide(schedule: Schedule, evaluator: ScheduleEvaluator, handled: Date?, limits: AutoStopLimits, now: Date) -> Decision {
+        switch schedule.manualPolicy {
+        case .enforce:
+            switch evaluator.desiredState(at: now) {
+            case .running: return allowed(.start, schedule) ? .act(.start, boundary: nil) : .nothing
+            case .stopped: return allowed(.stop, schedule) ? .act(.stop, boundary: nil) : .nothing
+            case .undefined: break
+            }
+            fallthrough
+        case .boundariesOnly:
+            guard let last = evaluator.lastBoundary(atOrBefore: now) else { return .nothing }
+            if let handled, handled >= last.date { return .nothing }
+            if now.timeIntervalSince(last.date) > limits.boundaryGrace { return .missed(last.date) }
+            return allowed(last.action, schedule) ? .act(last.action, boundary: last.date) : .nothing
+        }
+    }
+
+    static func allowed(_ action: ScheduleAction, _ schedule: Schedule) -> Bool {
+        switch schedule.mode {
+        case .stopAndStart: return true
+        case .stopOnly: return action == .stop
+        case .startOnly: return action == .start
+        }
+    }
+
+    /// Why a server cannot take `action` now; `already` when it is in the target state.
+    public static func blocker(_ server: Server, for action: ScheduleAction) -> String? {
+        if server.taskState != nil { return "busy" }
+        if server.locked == true { return "locked" }
+        switch (action, server.status) {
+        case (.stop, .active), (.start, .shutoff): return nil
+        case (.stop, .shutoff), (.start, .active): return "already"
+        default: return "not_actionable"
+        }
+    }
+
+    static func stateLabel(_ server: Server) -> String {
+        if server.taskState != nil || server.status.isTransitional { return "transitioning" }
+        switch server.status {
+        case .active: return "running"
+        case .shutoff: return "stopped"
+        default: return server.status.rawValue.lowercased()
+        }
+    }
+
+    /// Parses `20261124T0800Z` (or with seconds, `20261124T080000Z`) as UTC.
+    public static func parseSnooze(_ text: String) -> Date? {
+        let parts = Array(text.utf8)
+        guard parts.count == 14 || parts.count == 16, parts[8] == UInt8(ascii: "T"), parts.last == UInt8(ascii: "Z") else { return nil }
+        let digits = parts.enumerated().filter { $0.offset != 8 && $0.offset != parts.count - 1 }.map(\.element)
+        guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        func number(_ range: Range<Int>) -> Int { digits[range].reduce(0) { $0 * 10 + Int($1 - 48) } }
+        var components = DateComponents()
+        components.year = number(0..<4)
+        components.month = number(4..<6)
+        components.day = number(6..<8)
+        components.hour = number(8..<10)
+        components.minute = number(10..<12)
+        components.second = digits.count == 14 ? number(12..<14) : 0
+        guard let month = components.month, (1...12).contains(month), let day = components.day, (1...31).contains(day),
+            let hour = components.hour, hour < 24, let minute = components.minute, minute < 60
+        else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+        guard let date = calendar.date(from: components), calendar.component(.day, from: date) == day else { return nil }
+        return date
+    }
+}
+
+/// (schedule, project): the key of a handled-boundary mark.
+public struct ScheduleMarkKey: Sendable, Hashable {
+    public var schedule: String
+    public var project: String
+
+    public init(schedule: String, project: String) {
+        self.schedule = schedule
+        self.project = project
+    }
+}
+
+extension AutoStopPlan {
+    fileprivate mutating func skip(_ project: String, _ server: Server, _ schedule: String?, _ reason: String, _ detail: String) {
+        skips.append(.init(project: project, serverId: server.id, schedule: schedule, reason: reason, detail: detail))
+        if let schedule { counts[schedule, default: [:]][reason, default: 0] += 1 }
+    }
+}

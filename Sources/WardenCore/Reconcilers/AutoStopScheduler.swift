@@ -1,0 +1,300 @@
+import ECSAPI
+import Foundation
+import Synchronization
+
+/// Tag-based auto-stop/start.
+///
+/// Servers carrying the schedule tag are stopped and started at their schedule's boundaries (or
+/// kept converged, with `enforce`). A pass: resolves intents a crash left open, reads every
+/// project's servers, plans with `AutoStopPlanner` (pure), re-reads the servers just before acting,
+/// and acts in batches of at most 1,000 with an `X-Client-Token` each — the intent journaled before
+/// the call, the job id after it; the stuck-task loop follows the job to its end. The loop wakes at
+/// the next boundary of any schedule.
+public final class AutoStopScheduler: Reconciler {
+    public let name = "schedule"
+    let context: WardenContext
+    private let lastPlan = Mutex<AutoStopPlan?>(nil)
+    private let reportedSkips = Mutex<Set<String>>([])
+
+    public init(context: WardenContext) {
+        self.context = context
+    }
+
+    /// The plan of the last pass.
+    public func latestPlan() -> AutoStopPlan? { lastPlan.withLock { $0 } }
+
+    public func reconcile(now: Date) async throws -> ReconcileReport {
+        let settings = context.settings
+        let projects = context.projects
+        var failures: [PartFailure] = []
+        failures += await recoverOpenIntents(projects: projects, settings: settings, now: now)
+
+        let reads = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
+            do {
+                return Result<ProjectServers, PartFailure>.success(
+                    ProjectServers(project: project.name, servers: try await project.client.serverDetails().collect()))
+            } catch {
+                return .failure(PartFailure(part: project.name, message: "cannot read servers: \(error)"))
+            }
+        }
+        var observed: [ProjectServers] = []
+        for read in reads {
+            switch read {
+            case .success(let servers): observed.append(servers)
+            case .failure(let failure): failures.append(failure)
+            }
+        }
+        if !projects.isEmpty && observed.isEmpty {
+            throw WardenError.allPartsFailed(loop: name, failures: failures)
+        }
+        let plan = try await makePlan(observed: observed, settings: settings, now: now)
+        lastPlan.withLock { $0 = plan }
+        await report(plan, settings: settings)
+
+        var acted = 0
+        var failedBoundaries = Set<ScheduleMarkKey>()
+        let byProject = Dictionary(grouping: plan.batches, by: \.project)
+        for (projectName, batches) in byProject.sorted(by: { $0.key < $1.key }) {
+            guard let project = projects.first(where: { $0.name == projectName }) else { continue }
+            let fresh: [String: Server]
+            do {
+                // Re-read just before acting: a server started or re-tagged since the plan is left alone.
+                fresh = Dictionary(try await project.client.serverDetails().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            } catch {
+                failures.append(PartFailure(part: projectName, message: "cannot re-read servers before acting: \(error)"))
+                for batch in batches { failedBoundaries.insert(ScheduleMarkKey(schedule: batch.schedule, project: projectName)) }
+                continue
+            }
+            for batch in batches {
+                let ids = batch.serverIds.filter { id in
+                    guard let server = fresh[id], server.tagValue(settings.tags.schedule) == batch.schedule,
+                        server.tagValue(settings.tags.ignore) == nil
+                    else { return false }
+                    if let snooze = server.tagValue(settings.tags.snoozeUntil), AutoStopPlanner.parseSnooze(snooze).map({ $0 > now }) ?? true {
+                        return false
+                    }
+                    return AutoStopPlanner.blocker(server, for: batch.action) == nil
+                }
+                guard !ids.isEmpty else { continue }
+                do {
+                    acted += try await act(batch, serverIds: ids, project: project, now: now)
+                } catch {
+                    failures.append(PartFailure(part: projectName, message: "\(batch.action.rawValue) \(ids.count) servers of \(batch.schedule): \(error)"))
+                    failedBoundaries.insert(ScheduleMarkKey(schedule: batch.schedule, project: projectName))
+                }
+            }
+        }
+        for mark in plan.handled where !failedBoundaries.contains(ScheduleMarkKey(schedule: mark.schedule, project: mark.project)) {
+            try await context.store.setLastHandledBoundary(schedule: mark.schedule, project: mark.project, boundary: mark.boundary)
+            if mark.missed {
+                await context.event(
+                    name, project: mark.project, subject: mark.schedule, action: "boundary-missed", severity: "warning",
+                    message: "\(mark.project): the \(mark.schedule) boundary at \(mark.boundary) passed more than the grace period ago; not acted on late")
+            }
+        }
+        let verb = settings.dryRun ? "would act on" : "acted on"
+        return ReconcileReport(
+            summary: "\(observed.reduce(0) { $0 + $1.servers.count }) servers read, \(verb) \(acted), \(plan.skips.count) left alone, \(plan.deferred) deferred",
+            actions: acted, failures: failures, wakeAt: plan.nextBoundary, moreWork: plan.deferred > 0)
+    }
+
+    /// The plan for the servers observed now, with the stored marks and snoozes.
+    func makePlan(observed: [ProjectServers], settings: WardenSettings, now: Date) async throws -> AutoStopPlan {
+        let store = context.store
+        var marks: [ScheduleMarkKey: Date] = [:]
+        for project in observed {
+            for schedule in settings.schedules.keys {
+                if let mark = try await store.lastHandledBoundary(schedule: schedule, project: project.project) {
+                    marks[ScheduleMarkKey(schedule: schedule, project: project.project)] = mark
+                }
+            }
+        }
+        var snoozes: [String: Set<String>] = [:]
+        for snooze in try await store.activeSnoozes(at: now) { snoozes[snooze.project, default: []].insert(snooze.serverId) }
+        return AutoStopPlanner.plan(
+            projects: observed, schedules: settings.schedules, tags: settings.tags, limits: settings.autoStop, handledBoundaries: marks,
+            snoozes: snoozes, dryRun: settings.dryRun, now: now)
+    }
+
+    /// Sends (or, in dry-run, journals) one batch. Returns the servers acted on.
+    private func act(_ batch: AutoStopPlan.Batch, serverIds: [String], project: WardenProject, now: Date) async throws -> Int {
+        let store = context.store
+        let boundaryText = batch.boundary.map { " at the \(ISO8601DateFormatter().string(from: $0)) boundary" } ?? " (enforce)"
+        if batch.dryRun {
+            try await store.append(
+                JournalEntry(
+                    at: now, kind: .dryRun, loop: name, project: project.name, subject: batch.schedule, action: batch.action.rawValue, servers: serverIds,
+                    message: "dry-run: would \(batch.action.rawValue) \(serverIds.count) servers of \(batch.schedule)\(boundaryText)"))
+            context.metrics.recordScheduleActions(schedule: batch.schedule, action: batch.action.rawValue, result: "dry_run", count: serverIds.count)
+            return serverIds.count
+        }
+        let token = ECSClient.makeClientToken()
+        let intent = try await store.append(
+            JournalEntry(
+                at: now, kind: .intent, loop: name, project: project.name, subject: batch.schedule, action: batch.action.rawValue, clientToken: token,
+                servers: serverIds, result: "pending", message: "\(batch.action.rawValue) \(serverIds.count) servers of \(batch.schedule)\(boundaryText)"))
+        try await send(action: batch.action, serverIds: serverIds, project: project, token: token, intent: intent, schedule: batch.schedule)
+        return serverIds.count
+    }
+
+    /// The call itself and its outcome. An ambiguous failure (no answer) leaves the intent open, so
+    /// recovery decides later; a clear refusal closes it.
+    private func send(action: ScheduleAction, serverIds: [String], project: WardenProject, token: String, intent: Int64, schedule: String) async throws {
+        let store = context.store
+        let batchAction: BatchServerAction = action == .stop ? .stop(.soft) : .start
+        do {
+            let accepted = try await project.client.batchAction(batchAction, serverIds: serverIds, clientToken: token)
+            let now = context.clock.now()
+            try await store.append(
+                JournalEntry(
+                    at: now, kind: .outcome, loop: name, project: project.name, subject: schedule, action: action.rawValue, clientToken: token,
+                    jobId: accepted.jobId, servers: serverIds, result: "accepted", message: "job \(accepted.jobId) accepted", intentSeq: intent))
+            try await store.watch(
+                WatchedJob(project: project.name, jobId: accepted.jobId, jobType: nil, source: "warden", registeredAt: now, intentSeq: intent))
+        } catch let error as ECSError where error.kind != .transport && error.kind != .timeout {
+            try await store.append(
+                JournalEntry(
+                    at: context.clock.now(), kind: .outcome, loop: name, project: project.name, subject: schedule, action: action.rawValue,
+                    clientToken: token, servers: serverIds, result: "error", message: "refused: \(error)", intentSeq: intent))
+            context.metrics.recordScheduleActions(schedule: schedule, action: action.rawValue, result: "failed", count: serverIds.count)
+            throw error
+        }
+    }
+
+    /// Resolves intents without an outcome (the daemon died between the two writes). Re-sends the
+    /// same request with the same `X-Client-Token` only when every server is still exactly as it was
+    /// when the intent was written; otherwise the call went out, and nothing is sent again.
+    func recoverOpenIntents(projects: [WardenProject], settings: WardenSettings, now: Date) async -> [PartFailure] {
+        let store = context.store
+        guard let open = try? await store.openIntents(loop: name), !open.isEmpty else { return [] }
+        var failures: [PartFailure] = []
+        for intent in open {
+            guard let project = projects.first(where: { $0.name == intent.project }), let action = intent.action.flatMap(ScheduleAction.init(rawValue:)),
+                let token = intent.clientToken
+            else {
+                _ = try? await closeRecovered(intent, result: "abandoned", message: "recovery: project or action no longer known; nothing sent")
+                continue
+            }
+            if now.timeIntervalSince(intent.at) > settings.autoStop.boundaryGrace {
+                _ = try? await closeRecovered(intent, result: "expired", message: "recovery: intent older than the grace period; not re-sent")
+                continue
+            }
+            do {
+                let servers = Dictionary(try await project.client.serverDetails().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                let untouched = intent.servers.allSatisfy { id in
+                    guard let server = servers[id], AutoStopPlanner.blocker(server, for: action) == nil else { return false }
+                    return (server.updatedAt ?? .distantPast) <= intent.at.addingTimeInterval(1)
+                }
+                if untouched {
+                    await context.event(
+                        name, project: project.name, subject: intent.subject, action: "recovery-resend", severity: "warning", servers: intent.servers,
+                        message: "recovery: intent \(intent.seq) has no outcome and its servers are unchanged; re-sending with the same client token")
+                    try await send(action: action, serverIds: intent.servers, project: project, token: token, intent: intent.seq, schedule: intent.subject ?? "")
+                } else {
+                    try await closeRecovered(
+                        intent, result: "unknown",
+                        message: "recovery: servers changed since intent \(intent.seq), so the call went out before the crash; not re-sent")
+                }
+            } catch {
+                failures.append(PartFailure(part: project.name, message: "recovering intent \(intent.seq): \(error)"))
+            }
+        }
+        return failures
+    }
+
+    private func closeRecovered(_ intent: JournalEntry, result: String, message: String) async throws {
+        try await context.store.append(
+            JournalEntry(
+                at: context.clock.now(), kind: .outcome, loop: name, project: intent.project, subject: intent.subject, action: intent.action,
+                clientToken: intent.clientToken, servers: intent.servers, result: result, message: message, intentSeq: intent.seq))
+        await context.event(name, project: intent.project, subject: intent.subject, action: "recovery-\(result)", severity: "warning", servers: intent.servers, message: message)
+    }
+
+    /// Metrics and events of a plan: servers per schedule and state, tag errors.
+    private func report(_ plan: AutoStopPlan, settings: WardenSettings) async {
+        var series: [([(String, String)], Double)] = []
+        for (schedule, states) in plan.counts {
+            for (state, count) in states { series.append(([("schedule", schedule), ("state", state)], Double(count))) }
+        }
+        context.metrics.scheduleServers.replace(with: series)
+        var tagErrors: [String: Double] = [:]
+        for skip in plan.skips where skip.reason == "unknown_schedule" || skip.reason == "malformed_snooze" {
+            tagErrors["\(skip.project)\u{1F}\(skip.reason)", default: 0] += 1
+            let key = "\(skip.project)/\(skip.serverId)/\(skip.reason)/\(skip.detail)"
+            if reportedSkips.withLock({ $0.insert(key).inserted }) {
+                await context.event(
+                    name, project: skip.project, subject: skip.schedule, action: skip.reason, severity: "warning", servers: [skip.serverId],
+                    message: "\(skip.project): server \(skip.serverId) left alone: \(skip.detail)")
+            }
+        }
+        context.metrics.scheduleTagErrors.replace(
+            with: tagErrors.map { key, count in
+                let parts = key.split(separator: "\u{1F}").map(String.init)
+                return ([("project", parts[0]), ("reason", parts.count > 1 ? parts[1] : "")], count)
+            })
+    }
+
+    /// What the real planner would do over the next `hours`, from the servers as they are now.
+    public func preview(now: Date, hours: Double) async throws -> [AutoStopPlanner.PreviewStep] {
+        let settings = context.settings
+        var observed: [ProjectServers] = []
+        for project in context.projects {
+            observed.append(ProjectServers(project: project.name, servers: try await project.client.serverDetails().collect()))
+        }
+        var marks: [ScheduleMarkKey: Date] = [:]
+        for project in observed {
+            for schedule in settings.schedules.keys {
+                if let mark = try await context.store.lastHandledBoundary(schedule: schedule, project: project.project) {
+                    marks[ScheduleMarkKey(schedule: schedule, project: project.project)] = mark
+                }
+            }
+        }
+        var snoozes: [String: Set<String>] = [:]
+        for snooze in try await context.store.activeSnoozes(at: now) { snoozes[snooze.project, default: []].insert(snooze.serverId) }
+        return AutoStopPlanner.preview(
+            projects: observed, schedules: settings.schedules, tags: settings.tags, limits: settings.autoStop, handledBoundaries: marks,
+            snoozes: snoozes, dryRun: settings.dryRun, from: now, to: now.addingTimeInterval(hours * 3600))
+    }
+}
+
+extension AutoStopPlanner {
+    /// One instant of a preview and the batches the planner decides then.
+    public struct PreviewStep: Sendable, Equatable {
+        public var at: Date
+        public var batches: [AutoStopPlan.Batch]
+        public var skips: [AutoStopPlan.Skip]
+    }
+
+    /// Runs the real planner now and at every boundary up to `to`, assuming each planned action
+    /// succeeds (a stopped server is SHUTOFF at the next step). Pure.
+    public static func preview(
+        projects: [ProjectServers], schedules: [String: Schedule], tags: ScheduleTagKeys, limits: AutoStopLimits,
+        handledBoundaries: [ScheduleMarkKey: Date], snoozes: [String: Set<String>], dryRun: Bool, from: Date, to: Date
+    ) -> [PreviewStep] {
+        var instants = [from]
+        for schedule in schedules.values {
+            instants += ScheduleEvaluator(schedule: schedule).boundaries(after: from, through: to).map(\.date)
+        }
+        var marks = handledBoundaries
+        var current = projects
+        var steps: [PreviewStep] = []
+        for instant in Set(instants).sorted() {
+            let plan = plan(
+                projects: current, schedules: schedules, tags: tags, limits: limits, handledBoundaries: marks, snoozes: snoozes, dryRun: dryRun,
+                now: instant)
+            for mark in plan.handled { marks[ScheduleMarkKey(schedule: mark.schedule, project: mark.project)] = mark.boundary }
+            for batch in plan.batches {
+                let ids = Set(batch.serverIds)
+                for index in current.indices where current[index].project == batch.project {
+                    for serverIndex in current[index].servers.indices where ids.contains(current[index].servers[serverIndex].id) {
+                        current[index].servers[serverIndex].status = batch.action == .stop ? .shutoff : .active
+                    }
+                }
+            }
+            if !plan.batches.isEmpty || instant == from {
+                steps.append(PreviewStep(at: instant, batches: plan.batches, skips: instant == from ? plan.skips : []))
+            }
+        }
+        return steps
+    }
+}

@@ -1,0 +1,184 @@
+import ECSAPI
+import Foundation
+import Prometheus
+import Synchronization
+
+/// Every metric ecs-warden exports, created once with help text on an injected registry.
+///
+/// Values are snapshots written by the loops; a scrape reads them and never calls the cloud.
+/// Metric names are part of the product (operators alert on them). No per-server labels, except
+/// for the bounded set of currently stuck servers.
+public final class WardenMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    let quotaLimit: GaugeFamily
+    let quotaUsed: GaugeFamily
+    let quotaRatio: GaugeFamily
+    let quotaETA: GaugeFamily
+    let stuckJobs: GaugeFamily
+    let stuckServers: GaugeFamily
+    let stuckServerAge: GaugeFamily
+    let flavorSoldOut: GaugeFamily
+    let scheduleServers: GaugeFamily
+    let scheduleTagErrors: GaugeFamily
+    private let flavorChanges: CounterFamily
+    private let scheduleActions: CounterFamily
+    private let loopRuns: CounterFamily
+    private let apiRequests: CounterFamily
+    private let loopLastSuccess: GaugeFamily
+    private let loopDurations: Mutex<[String: DurationHistogram]>
+    private let apiDurations: Mutex<[String: DurationHistogram]>
+
+    static let loopBuckets: [Duration] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120].map { .milliseconds(Int64($0 * 1000)) }
+    static let apiBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30].map { .milliseconds(Int64($0 * 1000)) }
+
+    /// Creates the metrics on `registry` (a fresh one by default).
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        quotaLimit = GaugeFamily(registry, "ecs_warden_quota_limit", "Quota limit per resource (absent when unlimited).")
+        quotaUsed = GaugeFamily(registry, "ecs_warden_quota_used", "Quota usage per resource.")
+        quotaRatio = GaugeFamily(registry, "ecs_warden_quota_usage_ratio", "Used divided by limit per resource (0 to 1+; absent when unlimited).")
+        quotaETA = GaugeFamily(
+            registry, "ecs_warden_quota_exhaustion_eta_seconds", "Seconds until the resource is exhausted at the recent linear rate (absent when not growing).")
+        stuckJobs = GaugeFamily(registry, "ecs_warden_stuck_jobs", "Watched jobs in INIT or RUNNING past their deadline.")
+        stuckServers = GaugeFamily(registry, "ecs_warden_stuck_servers", "Servers whose status and task_state have not changed for longer than their threshold.")
+        stuckServerAge = GaugeFamily(
+            registry, "ecs_warden_stuck_server_age_seconds", "Seconds each currently stuck server has been in its state (bounded set).")
+        flavorSoldOut = GaugeFamily(registry, "ecs_warden_flavor_sold_out", "1 when the flavor is sold out (sellout, obt_sellout) in the AZ, else 0.")
+        scheduleServers = GaugeFamily(registry, "ecs_warden_schedule_servers", "Servers carrying each schedule tag, by state.")
+        scheduleTagErrors = GaugeFamily(
+            registry, "ecs_warden_schedule_tag_errors", "Servers left alone because of a bad schedule-related tag, by reason.")
+        flavorChanges = CounterFamily(registry, "ecs_warden_flavor_state_changes_total", "Sale-state transitions observed per flavor and AZ.")
+        scheduleActions = CounterFamily(registry, "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result.")
+        loopRuns = CounterFamily(registry, "ecs_warden_loop_runs_total", "Reconcile passes by loop and result (success, partial, error).")
+        apiRequests = CounterFamily(registry, "ecs_warden_api_requests_total", "ECS API attempts by operation and outcome code.")
+        loopLastSuccess = GaugeFamily(registry, "ecs_warden_loop_last_success_timestamp_seconds", "Unix time of each loop's last successful pass.")
+        loopDurations = Mutex([:])
+        apiDurations = Mutex([:])
+    }
+
+    /// Records a finished pass.
+    public func recordPass(loop: String, outcome: PassOutcome, duration: TimeInterval, finishedAt: Date) {
+        loopRuns.increment([("loop", loop), ("result", outcome.resultLabel)])
+        if case .failure = outcome {} else {
+            loopLastSuccess.set([("loop", loop)], finishedAt.timeIntervalSince1970)
+        }
+        let histogram = loopDurations.withLock { cache in
+            if let existing = cache[loop] { return existing }
+            let made = registry.makeDurationHistogram(
+                descriptor: MetricNameDescriptor(metricName: "ecs_warden_loop_duration_seconds", unitName: "", helpText: "Duration of reconcile passes."),
+                labels: [("loop", loop)], buckets: Self.loopBuckets)
+            cache[loop] = made
+            return made
+        }
+        histogram.recordNanoseconds(Int64(duration * 1e9))
+    }
+
+    /// Records one API attempt (wire this to `ECSClient`'s observer).
+    public func recordAPI(_ record: ECSRequestRecord) {
+        apiRequests.increment([("operation", record.operation), ("code", record.outcomeLabel)])
+        let histogram = apiDurations.withLock { cache in
+            if let existing = cache[record.operation] { return existing }
+            let made = registry.makeDurationHistogram(
+                descriptor: MetricNameDescriptor(
+                    metricName: "ecs_warden_api_request_duration_seconds", unitName: "", helpText: "Duration of ECS API attempts."),
+                labels: [("operation", record.operation)], buckets: Self.apiBuckets)
+            cache[record.operation] = made
+            return made
+        }
+        histogram.recordNanoseconds(record.duration.components.seconds * 1_000_000_000 + record.duration.components.attoseconds / 1_000_000_000)
+    }
+
+    /// Counts a sale-state transition.
+    func recordFlavorChange(region: String, az: String, flavor: String) {
+        flavorChanges.increment([("region", region), ("az", az), ("flavor", flavor)])
+    }
+
+    /// Counts scheduled actions per server.
+    func recordScheduleActions(schedule: String, action: String, result: String, count: Int) {
+        guard count > 0 else { return }
+        scheduleActions.increment([("schedule", schedule), ("action", action), ("result", result)], by: count)
+    }
+
+    /// The exposition text (sorted by nothing: the registry's order is not stable).
+    public func exposition() -> String { registry.emitToString() }
+}
+
+/// A gauge name with a changing set of label sets. `replace` writes a whole snapshot: label sets
+/// that are gone are unregistered, so a resolved problem stops being exported.
+final class GaugeFamily: Sendable {
+    typealias Labels = [(String, String)]
+    private let registry: PrometheusCollectorRegistry
+    private let name: String
+    private let help: String
+    private let gauges: Mutex<[String: Gauge]>
+
+    init(_ registry: PrometheusCollectorRegistry, _ name: String, _ help: String) {
+        self.registry = registry
+        self.name = name
+        self.help = help
+        self.gauges = Mutex([:])
+    }
+
+    private static func key(_ labels: Labels) -> String {
+        labels.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1F}")
+    }
+
+    private func gauge(_ labels: Labels) -> Gauge {
+        gauges.withLock { gauges in
+            let key = Self.key(labels)
+            if let gauge = gauges[key] { return gauge }
+            let gauge = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+            gauges[key] = gauge
+            return gauge
+        }
+    }
+
+    /// Sets one series.
+    func set(_ labels: Labels, _ value: Double) {
+        gauge(labels).set(value)
+    }
+
+    /// Replaces every series whose labels start with `scope` by `values`; the others are untouched.
+    func replace(scope: Labels = [], with values: [(Labels, Double)]) {
+        let scopeKey = Self.key(scope)
+        let keep = Set(values.map { Self.key($0.0) })
+        let stale: [Gauge] = gauges.withLock { gauges in
+            let gone = gauges.filter { key, _ in (scope.isEmpty || key.hasPrefix(scopeKey)) && !keep.contains(key) }
+            for key in gone.keys { gauges.removeValue(forKey: key) }
+            return Array(gone.values)
+        }
+        for gauge in stale { registry.unregisterGauge(gauge) }
+        for (labels, value) in values { set(labels, value) }
+    }
+
+    /// The current value of every series (tests and the status API).
+    var count: Int { gauges.withLock { $0.count } }
+}
+
+/// A counter name with label sets created on first use.
+final class CounterFamily: Sendable {
+    private let registry: PrometheusCollectorRegistry
+    private let name: String
+    private let help: String
+    private let counters: Mutex<[String: Counter]>
+
+    init(_ registry: PrometheusCollectorRegistry, _ name: String, _ help: String) {
+        self.registry = registry
+        self.name = name
+        self.help = help
+        self.counters = Mutex([:])
+    }
+
+    func increment(_ labels: [(String, String)], by amount: Int = 1) {
+        let counter = counters.withLock { counters in
+            let key = labels.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1F}")
+            if let counter = counters[key] { return counter }
+            // The name carries `_total`; the descriptor's unit stays empty so it is not doubled.
+            let counter = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+            counters[key] = counter
+            return counter
+        }
+        counter.increment(by: Int64(amount))
+    }
+}
