@@ -74,7 +74,15 @@ let package = Package(
         ),
         .testTarget(name: "ECSSigningTests", dependencies: ["ECSSigning"]),
         .testTarget(name: "ECSSimulatorTests", dependencies: ["ECSSimulator", "ECSAPI"]),
-        .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "ECSSimulator", "ECSAPI"]),
+        .testTarget(
+            name: "WardenCoreTests",
+            dependencies: [
+                "WardenCore", "ECSSimulator", "ECSAPI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ECSAPITests",
             dependencies: [

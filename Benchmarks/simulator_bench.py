@@ -496,14 +496,14 @@ def main() -> int:
         expected_page = min(1000, options.servers)
         auth = {"X-Auth-Token": token}
         with CpuMeter(simulator.proc.pid) as meter:
-            nova = bench_page(simulator.port, "Nova servers/detail page (1,000)",
+            nova = bench_page(simulator.port, "Nova servers/detail, limit=1000",
                               f"/v2.1/{project}/servers/detail?limit=1000",
                               {**auth, "X-OpenStack-Nova-API-Version": "2.26"},
                               options.page_requests, options.page_warmup, expected_page)
         nova.cpu = meter.use
         log(f"Nova page: median {nova.median_ms:.1f} ms, p95 {nova.p95_ms:.1f} ms, {nova.size_bytes} bytes")
         with CpuMeter(simulator.proc.pid) as meter:
-            v1 = bench_page(simulator.port, "v1 cloudservers/detail page (1,000)",
+            v1 = bench_page(simulator.port, "v1 cloudservers/detail, limit=1000",
                             f"/v1/{project}/cloudservers/detail?limit=1000&offset=1", auth,
                             options.page_requests, options.page_warmup, expected_page)
         v1.cpu = meter.use

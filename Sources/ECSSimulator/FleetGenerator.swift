@@ -145,6 +145,16 @@ extension SimulatedRegion {
         public var running: Bool
         public var tags: [SimTag]
         public var created: Double
+
+        public init(id: String, name: String, flavorId: String, availabilityZone: String, running: Bool, tags: [SimTag], created: Double) {
+            self.id = id
+            self.name = name
+            self.flavorId = flavorId
+            self.availabilityZone = availabilityZone
+            self.running = running
+            self.tags = tags
+            self.created = created
+        }
     }
 
     /// Seeds many servers in one actor call.

@@ -19,6 +19,8 @@ public struct SimRegionConfiguration: Sendable {
     public var seed: UInt64
     /// The largest accepted `X-Sdk-Date` skew, in seconds.
     public var maxClockSkew: Double
+    /// Simulated time at start (Unix seconds); nil starts at the wall clock.
+    public var startTime: Double?
 
     public init(
         region: String = "eu-west-0",
@@ -28,7 +30,8 @@ public struct SimRegionConfiguration: Sendable {
         timings: TransitionTimings = TransitionTimings(),
         speed: Double = 1,
         seed: UInt64 = 1,
-        maxClockSkew: Double = 15 * 60
+        maxClockSkew: Double = 15 * 60,
+        startTime: Double? = nil
     ) {
         self.region = region
         self.availabilityZones = availabilityZones ?? ["a", "b", "c"].map { region + $0 }
@@ -38,6 +41,7 @@ public struct SimRegionConfiguration: Sendable {
         self.speed = speed
         self.seed = seed
         self.maxClockSkew = maxClockSkew
+        self.startTime = startTime
     }
 }
 
@@ -87,7 +91,7 @@ public actor SimulatedRegion {
     /// Creates an empty region (no projects, the default flavor catalogue).
     public init(configuration: SimRegionConfiguration) {
         self.configuration = configuration
-        self.clock = SimClock(speed: configuration.speed)
+        self.clock = SimClock(start: configuration.startTime ?? Date().timeIntervalSince1970, speed: configuration.speed)
         self.random = SeededGenerator(seed: configuration.seed)
         let keys = configuration.accessKeys
         self.verifier = SignatureVerifier(maxClockSkew: configuration.maxClockSkew) { keys[$0] }

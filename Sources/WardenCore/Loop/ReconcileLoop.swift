@@ -40,7 +40,8 @@ public struct LoopTiming: Sendable, Equatable {
         case .success(let report), .partial(let report):
             var delay = interval * (1 + jitter * random)
             if report.moreWork { delay = min(delay, moreWorkDelay) }
-            if let wake = report.wakeAt { delay = min(delay, max(0, wake.timeIntervalSince(now))) }
+            // A wake-up already in the past is ignored: it must never spin the loop.
+            if let wake = report.wakeAt, wake > now { delay = min(delay, wake.timeIntervalSince(now)) }
             return delay
         }
     }

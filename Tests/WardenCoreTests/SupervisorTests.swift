@@ -1,0 +1,146 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@testable import WardenCore
+
+/// A reconciler whose passes a test scripts (a narrow protocol stand-in for loop machinery tests).
+final class ScriptedReconciler: Reconciler {
+    let name: String
+    private let behaviour: @Sendable (Int) async throws -> ReconcileReport
+    private let count = Mutex(0)
+
+    init(_ name: String, _ behaviour: @escaping @Sendable (Int) async throws -> ReconcileReport) {
+        self.name = name
+        self.behaviour = behaviour
+    }
+
+    var passes: Int { count.withLock { $0 } }
+
+    func reconcile(now: Date) async throws -> ReconcileReport {
+        let pass = count.withLock { $0 += 1; return $0 }
+        return try await behaviour(pass)
+    }
+}
+
+struct Boom: Error, CustomStringConvertible {
+    var description: String { "boom" }
+}
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return logger
+}
+
+/// Waits (bounded) until `condition` holds.
+func eventually(_ condition: () async -> Bool) async -> Bool {
+    for _ in 0..<400 {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return await condition()
+}
+
+@Suite struct SupervisorTests {
+    @Test func aFailingLoopIsIsolatedAndBacksOff() async throws {
+        let clock = ManualClock()
+        let supervisor = Supervisor(clock: clock)
+        let failing = ScriptedReconciler("failing") { _ in throw Boom() }
+        let healthy = ScriptedReconciler("healthy") { _ in ReconcileReport(summary: "ok") }
+        let timing = LoopTiming(interval: 60, jitter: 0, deadline: 30, maxBackoff: 600)
+        let loops = [failing, healthy].map {
+            ReconcileLoop(reconciler: $0, timing: timing, clock: clock, supervisor: supervisor, metrics: WardenMetrics(), logger: quietLogger())
+        }
+        let group = ServiceGroup(services: loops, logger: quietLogger())
+        let running = Task { try await group.run() }
+        #expect(await eventually { failing.passes == 1 && healthy.passes == 1 && clock.sleeperCount == 2 })
+        for _ in 0..<5 {
+            clock.advance(by: 60)
+            #expect(await eventually { clock.sleeperCount == 2 })
+        }
+        // The healthy loop ran every minute; the failing one backed off (6, 12, 24… s then capped).
+        #expect(healthy.passes == 6)
+        #expect(failing.passes >= 3)
+        let statuses = await supervisor.statuses()
+        let failingStatus = try #require(statuses.first { $0.name == "failing" })
+        #expect(failingStatus.consecutiveFailures == failing.passes)
+        #expect(failingStatus.lastError == "boom")
+        #expect(failingStatus.alive)  // failing is not hung
+        #expect(statuses.first { $0.name == "healthy" }?.consecutiveFailures == 0)
+        #expect(await supervisor.allAlive())
+        #expect(await supervisor.allReady() == false)  // the failing loop never succeeded
+        #expect(await supervisor.summaryLine().contains("failing: failing"))
+        // The backoff grows: the next wake of the failing loop is further out than the interval.
+        let delays = (1...6).map { timing.delay(after: .failure("x"), consecutiveFailures: $0, now: Date(), random: 1) }
+        #expect(delays == [6, 12, 24, 48, 96, 192])
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(await supervisor.allAlive() == false)  // stopped loops are not alive
+    }
+
+    @Test func aHungPassMakesItsLoopNotAlive() async throws {
+        let clock = ManualClock()
+        let supervisor = Supervisor(clock: clock)
+        let gate = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        let hanging = ScriptedReconciler("hanging") { _ in
+            await withCheckedContinuation { continuation in gate.withLock { $0 = continuation } }
+            return ReconcileReport(summary: "finally")
+        }
+        let loop = ReconcileLoop(
+            reconciler: hanging, timing: LoopTiming(interval: 60, jitter: 0, deadline: 120), clock: clock, supervisor: supervisor, logger: quietLogger())
+        let group = ServiceGroup(services: [loop], logger: quietLogger())
+        let running = Task { try await group.run() }
+        #expect(await eventually { gate.withLock { $0 != nil } })
+        #expect(await supervisor.allAlive())
+        clock.advance(by: 121)
+        #expect(await supervisor.allAlive() == false)
+        #expect(await supervisor.summaryLine().contains("not alive: hanging"))
+        gate.withLock { $0?.resume() }
+        #expect(await eventually { await supervisor.allAlive() })
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    @Test func runNowPauseResumeAndWakeAtBoundaries() async throws {
+        let clock = ManualClock()
+        let supervisor = Supervisor(clock: clock)
+        let wake = clock.now().addingTimeInterval(30)
+        let reconciler = ScriptedReconciler("schedule") { _ in ReconcileReport(summary: "ok", wakeAt: wake) }
+        let loop = ReconcileLoop(
+            reconciler: reconciler, timing: LoopTiming(interval: 3600, jitter: 0), clock: clock, supervisor: supervisor, logger: quietLogger())
+        let group = ServiceGroup(services: [loop], logger: quietLogger())
+        let running = Task { try await group.run() }
+        #expect(await eventually { reconciler.passes == 1 && clock.sleeperCount == 1 })
+        // The loop sleeps until the reconciler's wake-up, not the hour.
+        #expect(clock.nextDeadline == wake)
+        loop.runNow()
+        #expect(await eventually { reconciler.passes == 2 })
+        await loop.pause()
+        // The timer still fires; a paused loop then waits for resume without running a pass.
+        clock.advance(by: 7200)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(reconciler.passes == 2)
+        #expect(await supervisor.allReady())  // paused loops count as ready
+        await loop.resume()
+        #expect(await eventually { reconciler.passes == 3 })
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    @Test func loopMetricsAreExported() async throws {
+        let metrics = WardenMetrics()
+        let clock = ManualClock()
+        let loop = ReconcileLoop(
+            reconciler: ScriptedReconciler("quota") { _ in ReconcileReport(summary: "ok") }, timing: LoopTiming(interval: 60), clock: clock,
+            supervisor: Supervisor(clock: clock), metrics: metrics, logger: quietLogger())
+        _ = await loop.runPass()
+        let text = metrics.exposition()
+        #expect(text.contains(#"ecs_warden_loop_runs_total{loop="quota",result="success"} 1"#))
+        #expect(text.contains(#"ecs_warden_loop_last_success_timestamp_seconds{loop="quota"}"#))
+        #expect(text.contains(#"ecs_warden_loop_duration_seconds_count{loop="quota"} 1"#))
+        #expect(text.contains("# HELP ecs_warden_loop_runs_total"))
+    }
+}
