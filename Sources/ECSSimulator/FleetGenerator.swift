@@ -13,20 +13,39 @@ public struct FleetGenerator: Sendable {
 
     /// A 56-hex host id derived from a number.
     static func hostId(for ordinal: Int) -> String {
-        let word = String(format: "%014x", (ordinal &* 2_654_435_761) & 0x3FFF_FFFF_FFFF)
-        return String(repeating: word, count: 4)
+        let word = hex(UInt64((ordinal &* 2_654_435_761) & 0x3FFF_FFFF_FFFF), digits: 14)
+        return word + word + word + word
     }
 
-    /// A stable UUID-shaped id derived from another string.
+    /// A stable UUID-shaped id derived from another string (FNV-1a).
     static func volumeId(for text: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }
-        let hex = String(format: "%016llx%016llx", hash, hash.byteSwapped)
-        let c = Array(hex)
-        return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(c[$0]) }.joined(separator: "-")
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        appendHex(hash, digits: 16, to: &out)
+        appendHex(hash.byteSwapped, digits: 16, to: &out)
+        for position in [8, 13, 18, 23] { out.insert(UInt8(ascii: "-"), at: position) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Lower-case hex of `value`, zero-padded to `digits` (no Foundation formatting on hot paths).
+    static func hex(_ value: UInt64, digits: Int) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(digits)
+        appendHex(value, digits: digits, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func appendHex(_ value: UInt64, digits: Int, to out: inout [UInt8]) {
+        for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
+            out.append(hexDigits[Int((value >> UInt64(shift)) & 0xF)])
+        }
     }
 
     /// A flavor catalogue of `count` flavors across families and sizes (seed-style ids such as

@@ -52,7 +52,7 @@ extension SimulatedRegion {
                 json.field("servers", serverCount())
                 json.field("pending_transitions", events.count)
                 json.field("jobs", jobs.count)
-                json.field("requests_logged", requestLog.count)
+                json.field("requests_logged", requestLogEnd)
                 json.key("projects")
                 json.array { json in
                     for id in projects.keys.sorted() {
@@ -84,7 +84,7 @@ extension SimulatedRegion {
                         }
                     }
                 }
-                json.field("next", requestLog.count)
+                json.field("next", requestLogEnd)
             }
             return .json(200, json)
         case ("DELETE", ["requests"]):

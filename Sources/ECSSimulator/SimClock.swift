@@ -100,16 +100,24 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
     /// A random UUID string (version 4 layout).
     public mutating func uuid() -> String {
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &self) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x40
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
-        let chars = Array(hex)
-        return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(chars[$0]) }.joined(separator: "-")
+        var high = next()
+        var low = next()
+        high = (high & ~0xF000) | 0x4000  // version 4
+        low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // variant
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        FleetGenerator.appendHex(high, digits: 16, to: &out)
+        FleetGenerator.appendHex(low, digits: 16, to: &out)
+        for position in [8, 13, 18, 23] { out.insert(UInt8(ascii: "-"), at: position) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// 32 lower-case hex characters (job ids, project ids).
     public mutating func hex32() -> String {
-        (0..<2).map { _ in String(format: "%016llx", next()) }.joined()
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        FleetGenerator.appendHex(next(), digits: 16, to: &out)
+        FleetGenerator.appendHex(next(), digits: 16, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -164,20 +164,35 @@ extension SimulatedRegion {
 
     // MARK: Request log
 
-    /// Appends to the request log (bounded: the oldest half is dropped past 2 million entries).
+    /// Appends to the request log (bounded: past `requestLogLimit` entries the oldest half is
+    /// dropped, so a long soak cannot grow the simulator without end).
     func log(_ record: SimRequestRecord) {
-        if requestLog.count >= 2_000_000 { requestLog.removeFirst(1_000_000) }
+        if requestLog.count >= Self.requestLogLimit {
+            requestLog.removeFirst(Self.requestLogLimit / 2)
+            requestLogDropped += Self.requestLogLimit / 2
+        }
         requestLog.append(record)
     }
 
-    /// The request log from index `since` on.
+    /// The most request-log entries kept (about 60 MB).
+    static let requestLogLimit = 300_000
+
+    /// The request log from absolute index `since` on (indexes keep counting when old entries
+    /// are dropped).
     public func requests(since: Int = 0) -> [SimRequestRecord] {
-        guard since < requestLog.count else { return [] }
-        return Array(requestLog[max(0, since)...])
+        let start = max(0, since - requestLogDropped)
+        guard start < requestLog.count else { return [] }
+        return Array(requestLog[start...])
     }
 
+    /// The absolute index of the next request-log entry.
+    public var requestLogEnd: Int { requestLogDropped + requestLog.count }
+
     /// Empties the request log.
-    public func clearRequestLog() { requestLog.removeAll(keepingCapacity: true) }
+    public func clearRequestLog() {
+        requestLogDropped += requestLog.count
+        requestLog.removeAll(keepingCapacity: true)
+    }
 
     // MARK: Inspection (tests)
 
@@ -199,17 +214,17 @@ extension SimulatedRegion {
     ) -> String {
         let time = created ?? clock.now()
         let serverId = id ?? random.uuid()
-        guard var project = projects[projectId] else { return serverId }
+        guard let ordinal = projects[projectId]?.nextOrdinal else { return serverId }
         let flavor = flavors[flavorId]
         let server = SimServer(
             id: serverId, name: name, flavorId: flavorId, availabilityZone: availabilityZone ?? configuration.availabilityZones.first ?? "",
             imageRef: FleetGenerator.imageId, vmState: running ? "active" : "stopped", taskState: nil, created: time, updated: time,
-            launchedAt: time, tags: tags, metadata: [:], description: "", keyName: nil, ordinal: project.nextOrdinal)
-        project.nextOrdinal += 1
-        project.usedCores += flavor?.vcpus ?? 0
-        project.usedRAM += flavor?.ramMB ?? 0
-        project.insert(server)
-        projects[projectId] = project
+            launchedAt: time, tags: tags, metadata: [:], description: "", keyName: nil, ordinal: ordinal)
+        // Mutated in place: copying the project out and back would copy all its servers each time.
+        projects[projectId]?.nextOrdinal += 1
+        projects[projectId]?.usedCores += flavor?.vcpus ?? 0
+        projects[projectId]?.usedRAM += flavor?.ramMB ?? 0
+        projects[projectId]?.insert(server)
         return serverId
     }
 }

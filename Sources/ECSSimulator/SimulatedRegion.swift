@@ -79,6 +79,8 @@ public actor SimulatedRegion {
     /// Jobs whose sub-jobs fail, with the error code (fault injection).
     var failingJobs: [String: String] = [:]
     var requestLog: [SimRequestRecord] = []
+    /// Entries dropped from the front of the log (so `since` indexes stay absolute).
+    var requestLogDropped = 0
     var throttleBuckets: [String: (tokens: Double, last: Double)] = [:]
     let verifier: SignatureVerifier
     let startedAt = Date().timeIntervalSince1970
