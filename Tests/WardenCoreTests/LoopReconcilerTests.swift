@@ -259,3 +259,38 @@ import Testing
         #expect(try await store.journal(since: intent).count == 1)
     }
 }
+
+@Suite struct FaultSurvivalTests {
+    @Test func anOutageFailsThePassWhichThenRecovers() async throws {
+        try await WardenHarness.with(clockStart: monday) { h in
+            let clock = ManualClock(start: monday)
+            let supervisor = Supervisor(clock: clock)
+            let loop = ReconcileLoop(
+                reconciler: QuotaWatch(context: h.context), timing: LoopTiming(interval: 60), clock: clock, supervisor: supervisor,
+                metrics: h.context.metrics, logger: quietLogger())
+            var faults = SimFaults()
+            faults.outage = "error"
+            await h.region.setFaults(faults)
+            let failed = await loop.runPass()
+            #expect(failed.resultLabel == "error")
+            #expect(await supervisor.statuses().first?.lastError?.contains("503") == true)
+            await h.region.setFaults(SimFaults())
+            let healed = await loop.runPass()
+            #expect(healed.resultLabel == "success")
+            let text = h.context.metrics.exposition()
+            #expect(text.contains(#"ecs_warden_loop_runs_total{loop="quota",result="error"} 1"#))
+            #expect(text.contains(#"ecs_warden_loop_runs_total{loop="quota",result="success"} 1"#))
+            #expect(text.contains(#"ecs_warden_api_requests_total{operation="ShowServerLimits",code="503"}"#))
+            #expect(await supervisor.statuses().first?.consecutiveFailures == 0)
+        }
+    }
+
+    @Test func aWakeUpInThePastNeverSpinsTheLoop() {
+        let timing = LoopTiming(interval: 60, jitter: 0)
+        let now = monday
+        let report = ReconcileReport(summary: "x", wakeAt: now.addingTimeInterval(-5))
+        #expect(timing.delay(after: .success(report), consecutiveFailures: 0, now: now, random: 0) == 60)
+        let soon = ReconcileReport(summary: "x", wakeAt: now.addingTimeInterval(7))
+        #expect(timing.delay(after: .success(soon), consecutiveFailures: 0, now: now, random: 0) == 7)
+    }
+}

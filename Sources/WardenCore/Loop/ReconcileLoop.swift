@@ -76,6 +76,7 @@ public final class ReconcileLoop: Service, Sendable {
 
     public func run() async throws {
         await supervisor.register(name, interval: timing.interval, deadline: timing.deadline)
+        await supervisor.loopStarted(name)
         await withGracefulShutdownHandler {
             await loop()
         } onGracefulShutdown: {
@@ -107,6 +108,8 @@ public final class ReconcileLoop: Service, Sendable {
     @discardableResult
     public func runPass() async -> PassOutcome {
         await passLock.run {
+            // Registering is idempotent; it lets `--once` and tests run passes without `run()`.
+            await supervisor.register(name, interval: timing.interval, deadline: timing.deadline)
             let started = clock.now()
             await supervisor.passStarted(name, at: started)
             let outcome: PassOutcome

@@ -38,6 +38,9 @@ public actor Supervisor {
         if loops[name] == nil {
             loops[name] = LoopStatus(name: name, interval: interval, deadline: deadline)
         }
+    }
+
+    func loopStarted(_ name: String) {
         loops[name]?.stopped = false
     }
 
