@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "ECSAPI", targets: ["ECSAPI"]),
         .library(name: "ECSSimulator", targets: ["ECSSimulator"]),
         .library(name: "WardenCore", targets: ["WardenCore"]),
+        .executable(name: "ecs-warden", targets: ["ecs-warden"]),
         .executable(name: "ecs-sim", targets: ["ecs-sim"]),
     ],
     dependencies: [
@@ -21,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         /// SDK-HMAC-SHA256 request signing and verification; depends on swift-crypto only.
@@ -62,6 +65,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        /// sd_notify over $NOTIFY_SOCKET (a documented datagram protocol; no libsystemd).
+        .target(name: "SystemdNotify", dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        /// /metrics, /healthz, /readyz and the control API (Hummingbird).
+        .target(
+            name: "WardenHTTP",
+            dependencies: [
+                "WardenCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        /// The daemon: configuration (YAML, secrets), the runtime that wires the loops, the demo.
+        .target(
+            name: "WardenDaemon",
+            dependencies: [
+                "WardenCore", "WardenHTTP", "SystemdNotify", "ECSSimulator",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .executableTarget(
+            name: "ecs-warden",
+            dependencies: ["WardenDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "ecs-sim",
             dependencies: ["ECSSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -74,6 +100,13 @@ let package = Package(
         ),
         .testTarget(name: "ECSSigningTests", dependencies: ["ECSSigning"]),
         .testTarget(name: "ECSSimulatorTests", dependencies: ["ECSSimulator", "ECSAPI"]),
+        .testTarget(
+            name: "WardenDaemonTests",
+            dependencies: [
+                "WardenDaemon", "WardenCore", "WardenHTTP", "SystemdNotify", "ECSSimulator", "ECSAPI",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .testTarget(
             name: "WardenCoreTests",
             dependencies: [

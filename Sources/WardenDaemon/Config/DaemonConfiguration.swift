@@ -1,0 +1,322 @@
+import ECSAPI
+import ECSSigning
+import Foundation
+import WardenCore
+import Yams
+
+/// Where a secret comes from. Never a literal in the configuration file.
+public enum SecretSource: Sendable, Equatable, CustomStringConvertible {
+    /// A file readable by the daemon's user only (mode 0600 or 0400, checked).
+    case file(String)
+    /// An environment variable.
+    case environment(String)
+    /// A systemd credential: `$CREDENTIALS_DIRECTORY/<name>` (`LoadCredential=`).
+    case credential(String)
+
+    public var description: String {
+        switch self {
+        case .file(let path): return "file \(path)"
+        case .environment(let name): return "environment variable \(name)"
+        case .credential(let name): return "systemd credential \(name)"
+        }
+    }
+}
+
+/// An account's credentials, unresolved (the secrets are read when the runtime starts).
+public enum AccountCredentials: Sendable, Equatable {
+    case accessKey(accessKey: SecretSource, secretKey: SecretSource, securityToken: SecretSource?)
+    case iamPassword(endpoint: URL, user: String, domain: String, password: SecretSource)
+}
+
+/// A configured account.
+public struct AccountConfiguration: Sendable, Equatable {
+    public var name: String
+    public var credentials: AccountCredentials
+}
+
+/// A configured region: its ECS endpoint and how to talk to it.
+public struct RegionConfiguration: Sendable, Equatable {
+    public var name: String
+    public var endpoint: URL
+    public var caBundle: String?
+    public var insecureSkipVerify: Bool
+    public var rateLimit: RateLimit
+    public var requestTimeout: TimeInterval
+    public var pageSize: Int
+}
+
+/// A configured project.
+public struct ProjectConfiguration: Sendable, Equatable {
+    public var name: String
+    public var id: String
+    public var account: String
+    public var region: String
+    public var availabilityZones: [String]?
+}
+
+/// A listener: TCP host and port, or a unix socket path.
+public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): return "\(host):\(port)"
+        case .unix(let path): return "unix:\(path)"
+        }
+    }
+}
+
+/// The whole configuration, validated and typed.
+public struct DaemonConfiguration: Sendable {
+    public var source: String
+    public var stateDirectory: String
+    public var metricsListen: ListenAddress
+    public var controlListen: ListenAddress
+    /// The bearer token for mutating control-API calls.
+    public var controlToken: SecretSource?
+    public var accounts: [AccountConfiguration]
+    public var regions: [RegionConfiguration]
+    public var projects: [ProjectConfiguration]
+    public var settings: WardenSettings
+    public var loops: [String: LoopTiming]
+    public var retention: RetentionPolicy
+    public var logFormat: String
+    public var logLevel: String
+}
+
+/// Reads and validates `ecs-warden.yaml`. Every problem is reported with file, line and field.
+public enum ConfigLoader {
+    /// Loads a file.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DaemonConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigErrors(errors: [ConfigError(file: path, field: "", message: "cannot read the file: \(error.localizedDescription)")])
+        }
+        return try parse(text, file: path, environment: environment)
+    }
+
+    /// Parses YAML text.
+    public static func parse(_ text: String, file: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DaemonConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigErrors(errors: [yamlError(error, file: file)])
+        }
+        let reporter = ConfigReporter(file: file)
+        let node = ConfigNode(root, path: "", reporter: reporter)
+        guard root != nil else {
+            throw ConfigErrors(errors: [ConfigError(file: file, line: 1, field: "", message: "the file is empty")])
+        }
+        let configuration = read(node, file: file, environment: environment)
+        if !reporter.errors.isEmpty { throw ConfigErrors(errors: reporter.errors) }
+        return configuration
+    }
+
+    static func yamlError(_ error: YamlError, file: String) -> ConfigError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return ConfigError(file: file, line: mark.line, column: mark.column, field: "", message: "YAML: \(problem)")
+        default:
+            return ConfigError(file: file, field: "", message: "YAML: \(error)")
+        }
+    }
+
+    static let topLevelKeys = [
+        "state_dir", "dry_run", "listen", "accounts", "regions", "projects", "loops", "quota", "stuck", "tags", "auto_stop", "schedules",
+        "retention", "log",
+    ]
+
+    private static func read(_ root: ConfigNode, file: String, environment: [String: String]) -> DaemonConfiguration {
+        root.allowOnly(topLevelKeys)
+        let stateDirectory = root["state_dir"].string(default: environment["STATE_DIRECTORY"] ?? "/var/lib/ecs-warden") ?? "/var/lib/ecs-warden"
+        let listen = root["listen"]
+        listen.allowOnly(["metrics", "control", "control_token"])
+        let metricsListen = listenAddress(listen["metrics"], default: .tcp(host: "127.0.0.1", port: 9464))
+        let controlListen = listenAddress(listen["control"], default: .tcp(host: "127.0.0.1", port: 9465))
+        let controlToken = listen["control_token"].exists ? secret(listen["control_token"]) : nil
+
+        var accounts: [AccountConfiguration] = []
+        for item in root["accounts"].items {
+            item.allowOnly(["name", "access_key", "secret_key", "security_token", "iam"])
+            guard let name = item["name"].requiredString() else { continue }
+            if item["iam"].exists {
+                let iam = item["iam"]
+                iam.allowOnly(["endpoint", "user", "domain", "password"])
+                guard let endpoint = url(iam["endpoint"]), let user = iam["user"].requiredString(), let domain = iam["domain"].requiredString(),
+                    let password = secret(iam["password"])
+                else { continue }
+                accounts.append(AccountConfiguration(name: name, credentials: .iamPassword(endpoint: endpoint, user: user, domain: domain, password: password)))
+            } else {
+                guard let ak = secret(item["access_key"]), let sk = secret(item["secret_key"]) else { continue }
+                let token = item["security_token"].exists ? secret(item["security_token"]) : nil
+                accounts.append(AccountConfiguration(name: name, credentials: .accessKey(accessKey: ak, secretKey: sk, securityToken: token)))
+            }
+        }
+        if accounts.isEmpty && root["accounts"].exists == false { root["accounts"].fail("is required: at least one account") }
+
+        var regions: [RegionConfiguration] = []
+        for item in root["regions"].items {
+            item.allowOnly(["name", "endpoint", "ca_bundle", "insecure_skip_verify", "rate_limit", "request_timeout", "page_size"])
+            guard let name = item["name"].requiredString(), let endpoint = url(item["endpoint"]) else { continue }
+            let rate = item["rate_limit"]
+            rate.allowOnly(["requests_per_second", "burst"])
+            regions.append(
+                RegionConfiguration(
+                    name: name, endpoint: endpoint, caBundle: item["ca_bundle"].string(), insecureSkipVerify: item["insecure_skip_verify"].bool(default: false),
+                    rateLimit: RateLimit(
+                        requestsPerSecond: rate["requests_per_second"].double(default: 20, range: 0.01...10_000), burst: rate["burst"].int(default: 40, range: 1...100_000)),
+                    requestTimeout: item["request_timeout"].duration(default: 30), pageSize: item["page_size"].int(default: 1000, range: 1...1000)))
+        }
+        if root["regions"].exists == false { root["regions"].fail("is required: at least one region with its endpoint") }
+
+        var projects: [ProjectConfiguration] = []
+        for item in root["projects"].items {
+            item.allowOnly(["name", "id", "account", "region", "availability_zones"])
+            guard let id = item["id"].requiredString(), let account = item["account"].requiredString(), let region = item["region"].requiredString() else { continue }
+            if !accounts.contains(where: { $0.name == account }) { item["account"].fail("no account named '\(account)'") }
+            if !regions.contains(where: { $0.name == region }) { item["region"].fail("no region named '\(region)'") }
+            let zones = item["availability_zones"].exists ? item["availability_zones"].items.compactMap { $0.scalar } : nil
+            projects.append(ProjectConfiguration(name: item["name"].string(default: id) ?? id, id: id, account: account, region: region, availabilityZones: zones))
+        }
+        if root["projects"].exists == false { root["projects"].fail("is required: at least one project") }
+        for duplicate in Dictionary(grouping: projects, by: \.name).filter({ $0.value.count > 1 }).keys {
+            root["projects"].fail("project name '\(duplicate)' is used twice")
+        }
+
+        let loopsNode = root["loops"]
+        loopsNode.allowOnly(["quota", "stuck", "schedule", "flavors", "maintenance"])
+        let defaults: [String: TimeInterval] = ["quota": 300, "stuck": 60, "schedule": 60, "flavors": 600, "maintenance": 3600]
+        var loops: [String: LoopTiming] = [:]
+        for (name, interval) in defaults {
+            let node = loopsNode[name]
+            node.allowOnly(["interval", "jitter", "deadline", "max_backoff"])
+            let every = node["interval"].duration(default: interval)
+            if every < 1 { node["interval"].fail("must be at least 1s") }
+            loops[name] = LoopTiming(
+                interval: max(1, every), jitter: node["jitter"].double(default: 0.1, range: 0...1),
+                deadline: node["deadline"].exists ? node["deadline"].duration(default: max(60, every * 3)) : nil,
+                maxBackoff: node["max_backoff"].duration(default: 600), finalPassOnShutdown: false)
+        }
+
+        let quota = root["quota"]
+        quota.allowOnly(["warning", "critical", "resources", "forecast_window"])
+        let thresholds = QuotaThresholds(warning: quota["warning"].double(default: 0.8, range: 0...1), critical: quota["critical"].double(default: 0.95, range: 0...1))
+        if thresholds.warning > thresholds.critical { quota["warning"].fail("must not be above critical (\(thresholds.critical))") }
+        var overrides: [String: QuotaThresholds] = [:]
+        for resource in quota["resources"].keys {
+            let node = quota["resources"][resource]
+            node.allowOnly(["warning", "critical"])
+            overrides[resource] = QuotaThresholds(
+                warning: node["warning"].double(default: thresholds.warning, range: 0...1), critical: node["critical"].double(default: thresholds.critical, range: 0...1))
+        }
+
+        let stuckNode = root["stuck"]
+        stuckNode.allowOnly(["job_deadline", "job_deadlines", "status_thresholds", "task_state_thresholds", "remediation"])
+        var rules = StuckRules()
+        rules.defaultJobDeadline = stuckNode["job_deadline"].duration(default: rules.defaultJobDeadline)
+        for key in stuckNode["job_deadlines"].keys { rules.jobDeadlines[key] = stuckNode["job_deadlines"][key].duration(default: rules.defaultJobDeadline) }
+        for key in stuckNode["status_thresholds"].keys {
+            rules.statusThresholds[key.uppercased()] = stuckNode["status_thresholds"][key].duration(default: 1800)
+        }
+        for key in stuckNode["task_state_thresholds"].keys {
+            rules.taskStateThresholds[key] = stuckNode["task_state_thresholds"][key].duration(default: 900)
+        }
+        for key in stuckNode["remediation"].keys {
+            let node = stuckNode["remediation"][key]
+            if let remedy = node.scalar.flatMap(StuckRules.Remediation.init(rawValue:)) {
+                rules.remediations[key] = remedy
+            } else {
+                node.fail("must be hard-stop or hard-reboot")
+            }
+        }
+
+        let tagsNode = root["tags"]
+        tagsNode.allowOnly(["schedule", "ignore", "snooze_until"])
+        let tags = ScheduleTagKeys(
+            schedule: tagsNode["schedule"].string(default: "warden-schedule") ?? "warden-schedule",
+            ignore: tagsNode["ignore"].string(default: "warden-ignore") ?? "warden-ignore",
+            snoozeUntil: tagsNode["snooze_until"].string(default: "warden-snooze-until") ?? "warden-snooze-until")
+
+        let autoStop = root["auto_stop"]
+        autoStop.allowOnly(["max_stops_per_pass", "max_starts_per_pass", "batch_size", "boundary_grace"])
+        let limits = AutoStopLimits(
+            maxStopsPerPass: autoStop["max_stops_per_pass"].int(default: 200, range: 0...1_000_000),
+            maxStartsPerPass: autoStop["max_starts_per_pass"].int(default: 1000, range: 0...1_000_000),
+            batchSize: autoStop["batch_size"].int(default: 1000, range: 1...1000), boundaryGrace: autoStop["boundary_grace"].duration(default: 3600))
+
+        var schedules: [String: Schedule] = [:]
+        for name in root["schedules"].keys {
+            if let schedule = ScheduleConfig.read(root["schedules"][name], name: name) { schedules[name] = schedule }
+        }
+
+        let retentionNode = root["retention"]
+        retentionNode.allowOnly(["journal_days", "journal_max_entries", "quota_history_days", "transition_days"])
+        let retention = RetentionPolicy(
+            journalDays: retentionNode["journal_days"].double(default: 90, range: 1...36_500),
+            journalMaxEntries: retentionNode["journal_max_entries"].int(default: 500_000, range: 1000...100_000_000),
+            quotaHistoryDays: retentionNode["quota_history_days"].double(default: 30, range: 1...3650),
+            transitionDays: retentionNode["transition_days"].double(default: 365, range: 1...36_500))
+
+        let log = root["log"]
+        log.allowOnly(["format", "level"])
+        let format = log["format"].string(default: "text") ?? "text"
+        if !["text", "json"].contains(format) { log["format"].fail("must be text or json") }
+        let level = log["level"].string(default: "info") ?? "info"
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) { log["level"].fail("is not a log level") }
+
+        let settings = WardenSettings(
+            dryRun: root["dry_run"].bool(default: false), tags: tags, schedules: schedules, autoStop: limits, quotaThresholds: thresholds,
+            quotaOverrides: overrides, forecastWindow: quota["forecast_window"].duration(default: 7 * 86_400), stuck: rules)
+        return DaemonConfiguration(
+            source: file, stateDirectory: stateDirectory, metricsListen: metricsListen, controlListen: controlListen, controlToken: controlToken,
+            accounts: accounts, regions: regions, projects: projects, settings: settings, loops: loops, retention: retention, logFormat: format,
+            logLevel: level)
+    }
+
+    static func listenAddress(_ node: ConfigNode, default value: ListenAddress) -> ListenAddress {
+        guard let text = node.scalar else { return value }
+        if text.hasPrefix("unix:") { return .unix(path: String(text.dropFirst(5))) }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            node.fail("'\(text)' is not host:port or unix:/path")
+            return value
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.")
+        if !loopback {
+            node.fail("'\(host)' is not a loopback address: the listeners serve the control API and metrics on loopback only (use a unix socket or a proxy)")
+        }
+        return .tcp(host: host, port: port)
+    }
+
+    static func url(_ node: ConfigNode) -> URL? {
+        guard let text = node.requiredString() else { return nil }
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+            node.fail("'\(text)' is not an http(s) URL")
+            return nil
+        }
+        return url
+    }
+
+    /// `{file: path}`, `{env: NAME}` or `{credential: NAME}`; a literal is refused.
+    static func secret(_ node: ConfigNode) -> SecretSource? {
+        guard node.exists else {
+            node.fail("is required")
+            return nil
+        }
+        if node.isScalar {
+            node.fail("secrets are never written in the configuration: use {file: PATH}, {env: NAME} or {credential: NAME}")
+            return nil
+        }
+        node.allowOnly(["file", "env", "credential"])
+        if let path = node["file"].scalar { return .file(path) }
+        if let name = node["env"].scalar { return .environment(name) }
+        if let name = node["credential"].scalar { return .credential(name) }
+        node.fail("needs one of file, env, credential")
+        return nil
+    }
+}
