@@ -113,6 +113,17 @@ public struct WatchedJob: Sendable, Equatable, Codable {
     public var intentSeq: Int64?
     public var status: String?
     public var closedAt: Date?
+
+    public init(project: String, jobId: String, jobType: String?, source: String, registeredAt: Date, intentSeq: Int64?, status: String? = nil, closedAt: Date? = nil) {
+        self.project = project
+        self.jobId = jobId
+        self.jobType = jobType
+        self.source = source
+        self.registeredAt = registeredAt
+        self.intentSeq = intentSeq
+        self.status = status
+        self.closedAt = closedAt
+    }
 }
 
 /// A snooze stored by the daemon (set through the control API).
@@ -121,6 +132,13 @@ public struct Snooze: Sendable, Equatable, Codable {
     public var serverId: String
     public var until: Date
     public var reason: String
+
+    public init(project: String, serverId: String, until: Date, reason: String) {
+        self.project = project
+        self.serverId = serverId
+        self.until = until
+        self.reason = reason
+    }
 }
 
 /// The durable state: an embedded SQLite database (WAL) under the state directory.

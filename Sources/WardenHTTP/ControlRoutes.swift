@@ -1,0 +1,264 @@
+import Foundation
+import Hummingbird
+import WardenCore
+
+/// The control API under `/v1/` (described by `docs/control-api.yaml`).
+struct ControlRoutes {
+    let backend: ControlBackend
+
+    struct LoopView: Codable {
+        var name: String
+        var alive: Bool
+        var paused: Bool
+        var running: Bool
+        var intervalSeconds: Double
+        var deadlineSeconds: Double
+        var lastSuccess: Date?
+        var lastFinished: Date?
+        var lastResult: String?
+        var lastError: String?
+        var lastSummary: String?
+        var lastDurationSeconds: Double?
+        var consecutiveFailures: Int
+        var passes: Int
+        var failures: Int
+        var nextPassAt: Date?
+
+        init(_ status: Supervisor.LoopStatus) {
+            name = status.name
+            alive = status.alive
+            paused = status.paused
+            running = status.passStartedAt != nil
+            intervalSeconds = status.interval
+            deadlineSeconds = status.deadline
+            lastSuccess = status.lastSuccess
+            lastFinished = status.lastFinished
+            lastResult = status.lastResult
+            lastError = status.lastError
+            lastSummary = status.lastSummary
+            lastDurationSeconds = status.lastDuration
+            consecutiveFailures = status.consecutiveFailures
+            passes = status.passes
+            failures = status.failures
+            nextPassAt = status.nextPassAt
+        }
+    }
+
+    struct StatusView: Codable {
+        var version: String
+        var dryRun: Bool
+        var summary: String
+        var projects: [String]
+        var loops: [LoopView]
+    }
+
+    struct ScheduleView: Codable {
+        var name: String
+        var timezone: String
+        var mode: String
+        var manualActions: String
+        var dryRun: Bool
+        var desiredState: String
+        var nextBoundary: Date?
+        var nextAction: String?
+        var servers: [String: Int]
+    }
+
+    struct BatchView: Codable {
+        var project: String
+        var schedule: String
+        var action: String
+        var servers: [String]
+        var boundary: Date?
+        var dryRun: Bool
+
+        init(_ batch: AutoStopPlan.Batch) {
+            project = batch.project
+            schedule = batch.schedule
+            action = batch.action.rawValue
+            servers = batch.serverIds
+            boundary = batch.boundary
+            dryRun = batch.dryRun
+        }
+    }
+
+    struct SkipView: Codable {
+        var project: String
+        var serverId: String
+        var schedule: String?
+        var reason: String
+        var detail: String
+    }
+
+    struct PlanStepView: Codable {
+        var at: Date
+        var batches: [BatchView]
+        var skipped: [SkipView]
+    }
+
+    struct JobRegistration: Codable {
+        var project: String
+        var jobId: String
+    }
+
+    struct SnoozeRequest: Codable {
+        var project: String
+        var serverId: String
+        /// ISO 8601 (`2026-11-24T08:00:00Z`) or the tag form (`20261124T0800Z`).
+        var until: String
+        var reason: String?
+    }
+
+    struct SnoozeView: Codable {
+        var project: String
+        var serverId: String
+        var until: Date
+        var reason: String
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        let v1 = router.group("v1")
+        v1.get("status") { _, _ in try await status() }
+        v1.get("loops") { _, _ in try json(.ok, await backend.supervisor.statuses().map(LoopView.init)) }
+        v1.post("loops/:name/run") { request, context in
+            let loop = try loop(context)
+            if request.uri.queryParameters.get("wait") == "true" {
+                let outcome = await loop.runPass()
+                return try json(.ok, ["loop": loop.name, "result": outcome.resultLabel, "summary": outcome.report?.summary ?? "", "error": failureText(outcome)])
+            }
+            loop.runNow()
+            return try json(.accepted, ["loop": loop.name, "status": "triggered"])
+        }
+        v1.post("loops/:name/pause") { _, context in
+            let loop = try loop(context)
+            await loop.pause()
+            return try json(.ok, ["loop": loop.name, "status": "paused"])
+        }
+        v1.post("loops/:name/resume") { _, context in
+            let loop = try loop(context)
+            await loop.resume()
+            return try json(.ok, ["loop": loop.name, "status": "resumed"])
+        }
+        v1.get("quotas") { _, _ in try json(.ok, backend.quota.snapshot()) }
+        v1.get("flavors") { request, _ in
+            let query = request.uri.queryParameters
+            var states = try await backend.flavors.states(region: query.get("region"), az: query.get("az"))
+            if query.get("sold_out") == "true" { states = states.filter(\.soldOut) }
+            return try json(.ok, states)
+        }
+        v1.get("flavors/launchable") { request, _ in
+            let query = request.uri.queryParameters
+            guard let az = query.get("az") else { throw APIError.badRequest("az is required") }
+            let region = query.get("region") ?? backend.context.projects.first?.region ?? ""
+            return try json(.ok, try await backend.flavors.launchable(region: region, az: az))
+        }
+        v1.get("stuck") { _, _ in try json(.ok, backend.stuck.snapshot()) }
+        v1.post("jobs") { request, context in
+            let registration = try await request.decode(as: JobRegistration.self, context: context)
+            guard backend.context.project(named: registration.project) != nil else { throw APIError.notFound("no project named \(registration.project)") }
+            guard !registration.jobId.isEmpty, registration.jobId.count <= 64 else { throw APIError.badRequest("jobId must be 1-64 characters") }
+            let name = backend.context.project(named: registration.project)?.name ?? registration.project
+            try await backend.stuck.registerExternalJob(project: name, jobId: registration.jobId, now: backend.context.clock.now())
+            return try json(.created, ["project": name, "jobId": registration.jobId, "status": "watched"])
+        }
+        v1.get("schedules") { _, _ in try schedules() }
+        v1.get("plan") { request, _ in
+            let hours = request.uri.queryParameters.get("hours").flatMap(Double.init) ?? 24
+            guard hours > 0, hours <= 24 * 31 else { throw APIError.badRequest("hours must be between 0 and 744") }
+            let steps = try await backend.scheduler.preview(now: backend.context.clock.now(), hours: hours)
+            return try json(
+                .ok,
+                steps.map { step in
+                    PlanStepView(
+                        at: step.at, batches: step.batches.map(BatchView.init),
+                        skipped: step.skips.map { SkipView(project: $0.project, serverId: $0.serverId, schedule: $0.schedule, reason: $0.reason, detail: $0.detail) })
+                })
+        }
+        v1.get("snoozes") { _, _ in
+            let snoozes = try await backend.context.store.activeSnoozes(at: backend.context.clock.now())
+            return try json(.ok, snoozes.map { SnoozeView(project: $0.project, serverId: $0.serverId, until: $0.until, reason: $0.reason) })
+        }
+        v1.post("snoozes") { request, context in
+            let body = try await request.decode(as: SnoozeRequest.self, context: context)
+            guard let project = backend.context.project(named: body.project) else { throw APIError.notFound("no project named \(body.project)") }
+            guard let until = ISO8601DateFormatter().date(from: body.until) ?? AutoStopPlanner.parseSnooze(body.until) else {
+                throw APIError.badRequest("until must be ISO 8601 (2026-11-24T08:00:00Z) or like 20261124T0800Z")
+            }
+            guard until > backend.context.clock.now() else { throw APIError.badRequest("until is in the past") }
+            guard !body.serverId.isEmpty, body.serverId.count <= 64 else { throw APIError.badRequest("serverId must be 1-64 characters") }
+            let snooze = Snooze(project: project.name, serverId: body.serverId, until: until, reason: body.reason ?? "snoozed through the control API")
+            try await backend.context.store.snooze(snooze)
+            try await backend.context.store.append(
+                JournalEntry(
+                    at: backend.context.clock.now(), kind: .event, loop: "control", project: project.name, subject: body.serverId, action: "snoozed",
+                    severity: "info", servers: [body.serverId], message: "server \(body.serverId) snoozed until \(body.until)"))
+            return try json(.created, SnoozeView(project: snooze.project, serverId: snooze.serverId, until: snooze.until, reason: snooze.reason))
+        }
+        v1.delete("snoozes/:project/:server") { _, context in
+            let projectName = context.parameters.get("project") ?? ""
+            guard let project = backend.context.project(named: projectName) else { throw APIError.notFound("no project named \(projectName)") }
+            let server = context.parameters.get("server") ?? ""
+            guard try await backend.context.store.unsnooze(project: project.name, serverId: server) else {
+                throw APIError.notFound("server \(server) of \(project.name) is not snoozed")
+            }
+            return try json(.ok, ["project": project.name, "serverId": server, "status": "unsnoozed"])
+        }
+        v1.get("journal") { request, _ in
+            let query = request.uri.queryParameters
+            let since = query.get("since").flatMap(Int64.init) ?? 0
+            let limit = min(max(query.get("limit").flatMap(Int.init) ?? 100, 1), 1000)
+            var kinds: Set<JournalEntry.Kind>?
+            if let kind = query.get("kind") {
+                guard let parsed = JournalEntry.Kind(rawValue: kind) else { throw APIError.badRequest("kind must be intent, outcome, event or dry_run") }
+                kinds = [parsed]
+            }
+            return try json(.ok, try await backend.context.store.journal(since: since, limit: limit, kinds: kinds))
+        }
+        v1.post("reload") { _, _ in
+            if let problem = await backend.reload() {
+                throw APIError(status: .unprocessableContent, code: "invalid_configuration", message: problem)
+            }
+            return try json(.ok, ["status": "reloaded"])
+        }
+    }
+
+    func loop(_ context: BasicRequestContext) throws -> ReconcileLoop {
+        let name = context.parameters.get("name") ?? ""
+        guard let loop = backend.loop(name) else {
+            throw APIError.notFound("no loop named \(name); loops: \(backend.loops.map(\.name).joined(separator: ", "))")
+        }
+        return loop
+    }
+
+    func failureText(_ outcome: PassOutcome) -> String {
+        switch outcome {
+        case .failure(let message): return message
+        case .partial(let report): return report.failures.map { "\($0.part): \($0.message)" }.joined(separator: "; ")
+        case .success: return ""
+        }
+    }
+
+    func status() async throws -> Response {
+        let settings = backend.context.settings
+        return try json(
+            .ok,
+            StatusView(
+                version: backend.version, dryRun: settings.dryRun, summary: await backend.supervisor.summaryLine(),
+                projects: backend.context.projects.map(\.name), loops: await backend.supervisor.statuses().map(LoopView.init)))
+    }
+
+    func schedules() throws -> Response {
+        let settings = backend.context.settings
+        let now = backend.context.clock.now()
+        let counts = backend.scheduler.latestPlan()?.counts ?? [:]
+        let views = settings.schedules.values.sorted { $0.name < $1.name }.map { schedule in
+            let evaluator = ScheduleEvaluator(schedule: schedule)
+            let next = evaluator.nextBoundary(after: now)
+            return ScheduleView(
+                name: schedule.name, timezone: schedule.timeZone.identifier, mode: schedule.mode.rawValue, manualActions: schedule.manualPolicy.rawValue,
+                dryRun: schedule.dryRun || settings.dryRun, desiredState: evaluator.desiredState(at: now).rawValue, nextBoundary: next?.date,
+                nextAction: next?.action.rawValue, servers: counts[schedule.name] ?? [:])
+        }
+        return try json(.ok, views)
+    }
+}
