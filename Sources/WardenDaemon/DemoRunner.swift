@@ -57,14 +57,10 @@ public enum DemoRunner {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
         let stopParts = calendar.dateComponents([.hour, .minute], from: boundary)
-        let startParts = calendar.dateComponents([.hour, .minute], from: boundary.addingTimeInterval(-6 * 3600))
+        // A stop time only: the demo shows the stop; a start time hours ago would only be reported as missed.
         let schedule = Schedule(
             name: "demo-evening", timeZone: zone,
-            periods: [
-                SchedulePeriod(
-                    days: .everyDay, start: MinuteOfDay(hour: startParts.hour ?? 0, minute: startParts.minute ?? 0),
-                    stop: MinuteOfDay(hour: stopParts.hour ?? 0, minute: stopParts.minute ?? 0))
-            ])
+            periods: [SchedulePeriod(days: .everyDay, start: nil, stop: MinuteOfDay(hour: stopParts.hour ?? 0, minute: stopParts.minute ?? 0))])
         var rules = StuckRules()
         rules.defaultJobDeadline = 20
         rules.taskStateThresholds["powering-off"] = 20

@@ -63,7 +63,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Port of the control API (0 picks a free one).") var controlPort = 9465
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).") var duration: Double?
     @Option(help: "Seconds until the demo schedule's stop boundary (rounded up to a whole minute).") var boundaryIn: Double = 60
-    @Option(help: "Log level.") var logLevel = "warning"
+    @Option(help: "Log level.") var logLevel = "notice"
 
     func run() async throws {
         let logger = bootstrapLogging(level: logLevel, json: false)

@@ -89,7 +89,7 @@ public final class AutoStopScheduler: Reconciler {
             if mark.missed {
                 await context.event(
                     name, project: mark.project, subject: mark.schedule, action: "boundary-missed", severity: "warning",
-                    message: "\(mark.project): the \(mark.schedule) boundary at \(mark.boundary) passed more than the grace period ago; not acted on late")
+                    message: "\(mark.project): the \(mark.schedule) boundary at \(ISO8601DateFormatter().string(from: mark.boundary)) passed more than the grace period ago; not acted on late")
             }
         }
         let verb = settings.dryRun ? "would act on" : "acted on"
@@ -128,6 +128,9 @@ public final class AutoStopScheduler: Reconciler {
             context.metrics.recordScheduleActions(schedule: batch.schedule, action: batch.action.rawValue, result: "dry_run", count: serverIds.count)
             return serverIds.count
         }
+        context.logger.notice(
+            "\(batch.action.rawValue == "stop" ? "stopping" : "starting") \(serverIds.count) servers of schedule \(batch.schedule)\(boundaryText)",
+            metadata: ["loop": "\(name)", "project": "\(project.name)"])
         let token = ECSClient.makeClientToken()
         let intent = try await store.append(
             JournalEntry(
