@@ -113,6 +113,8 @@ let package = Package(
             dependencies: [
                 "WardenDaemon", "WardenCore", "WardenHTTP", "SystemdNotify", "ECSSimulator", "ECSAPI",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(

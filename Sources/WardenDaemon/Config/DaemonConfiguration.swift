@@ -112,7 +112,9 @@ public enum ConfigLoader {
             throw ConfigErrors(errors: [ConfigError(file: file, line: 1, field: "", message: "the file is empty")])
         }
         let configuration = read(node, file: file, environment: environment)
-        if !reporter.errors.isEmpty { throw ConfigErrors(errors: reporter.errors) }
+        if !reporter.errors.isEmpty {
+            throw ConfigErrors(errors: reporter.errors.sorted { ($0.line ?? 0, $0.column ?? 0) < ($1.line ?? 0, $1.column ?? 0) })
+        }
         return configuration
     }
 

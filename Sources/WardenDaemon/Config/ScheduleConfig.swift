@@ -24,10 +24,18 @@ enum ScheduleConfig {
             node.fail("the schedule name must be a valid ECS tag value: 1-43 characters of A-Z a-z 0-9 . - _")
             return nil
         }
-        guard let zoneName = node["timezone"].requiredString() else { return nil }
-        guard let zone = TimeZone(identifier: zoneName) else {
-            node["timezone"].fail("'\(zoneName)' is not an IANA time zone (e.g. Europe/Berlin)")
-            return nil
+        // Problems are collected, not stopped at: a bad zone still lets the periods be checked.
+        var valid = true
+        var zone = TimeZone(identifier: "UTC") ?? TimeZone.current
+        if let zoneName = node["timezone"].requiredString() {
+            if let found = TimeZone(identifier: zoneName) {
+                zone = found
+            } else {
+                node["timezone"].fail("'\(zoneName)' is not an IANA time zone (e.g. Europe/Berlin)")
+                valid = false
+            }
+        } else {
+            valid = false
         }
         var periods: [SchedulePeriod] = []
         for item in node["periods"].items {
@@ -63,7 +71,7 @@ enum ScheduleConfig {
             name: name, timeZone: zone, periods: periods, skipDates: skip, manualPolicy: policy ?? .boundariesOnly, mode: mode ?? .stopAndStart,
             dryRun: node["dry_run"].bool(default: false))
         for problem in schedule.validate() { node.fail(problem) }
-        return schedule
+        return valid ? schedule : nil
     }
 
     static func time(_ node: ConfigNode) -> MinuteOfDay? {
