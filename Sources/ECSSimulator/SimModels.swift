@@ -100,9 +100,19 @@ struct SimServer: Sendable {
     var vmState: String
     var taskState: String?
     var locked = false
-    var created: Double
-    var updated: Double
-    var launchedAt: Double?
+    var created: Double {
+        didSet { createdText = SimTime.format(created, .seconds) }
+    }
+    var updated: Double {
+        didSet { updatedText = SimTime.format(updated, .seconds) }
+    }
+    var launchedAt: Double? {
+        didSet { launchedText = launchedAt.map { SimTime.format($0, .microsecondsNoZone) } }
+    }
+    /// The wire forms of the three times, kept with them: a page of 1,000 servers renders 3,000.
+    private(set) var createdText: String
+    private(set) var updatedText: String
+    private(set) var launchedText: String?
     var tags: [SimTag]
     var metadata: [String: String]
     var description: String
@@ -113,6 +123,31 @@ struct SimServer: Sendable {
     var pending: PendingOperation?
 
     var status: String { ServerStateModel.status(vmState: vmState, taskState: taskState) }
+
+    init(
+        id: String, name: String, flavorId: String, availabilityZone: String, imageRef: String, vmState: String, taskState: String?,
+        created: Double, updated: Double, launchedAt: Double?, tags: [SimTag], metadata: [String: String], description: String,
+        keyName: String?, ordinal: Int
+    ) {
+        self.id = id
+        self.name = name
+        self.flavorId = flavorId
+        self.availabilityZone = availabilityZone
+        self.imageRef = imageRef
+        self.vmState = vmState
+        self.taskState = taskState
+        self.created = created
+        self.updated = updated
+        self.launchedAt = launchedAt
+        self.createdText = SimTime.format(created, .seconds)
+        self.updatedText = SimTime.format(updated, .seconds)
+        self.launchedText = launchedAt.map { SimTime.format($0, .microsecondsNoZone) }
+        self.tags = tags
+        self.metadata = metadata
+        self.description = description
+        self.keyName = keyName
+        self.ordinal = ordinal
+    }
 }
 
 /// A sub-job of a simulated job: one server's part of the operation.

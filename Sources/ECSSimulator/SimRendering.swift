@@ -135,9 +135,9 @@ extension SimulatedRegion {
             json.field("OS-EXT-SRV-ATTR:host", "pod01.\(server.availabilityZone)")
             json.field("OS-EXT-SRV-ATTR:hypervisor_hostname", "nova\(server.ordinal % 97)@\(server.ordinal % 7)")
             json.field("OS-EXT-SRV-ATTR:instance_name", "instance-" + FleetGenerator.hex(UInt64(server.ordinal), digits: 8))
-            json.field("created", SimTime.format(server.created, .seconds))
-            json.field("updated", SimTime.format(server.updated, .seconds))
-            json.field("OS-SRV-USG:launched_at", server.launchedAt.map { SimTime.format($0, .microsecondsNoZone) })
+            json.field("created", server.createdText)
+            json.field("updated", server.updatedText)
+            json.field("OS-SRV-USG:launched_at", server.launchedText)
             json.field("OS-SRV-USG:terminated_at", nil as String?)
             json.key("os-extended-volumes:volumes_attached")
             json.array { json in
@@ -169,7 +169,7 @@ extension SimulatedRegion {
                 json.key("fault")
                 json.object { json in
                     json.field("code", 500)
-                    json.field("created", SimTime.format(server.updated, .seconds))
+                    json.field("created", server.updatedText)
                     json.field("message", "The ECS is in error state.")
                 }
             }
@@ -226,9 +226,9 @@ extension SimulatedRegion {
             json.field("hostId", FleetGenerator.hostId(for: server.ordinal))
             json.field("host_status", "UP")
             json.field("key_name", server.keyName)
-            json.field("created", SimTime.format(server.created, .seconds))
-            json.field("updated", SimTime.format(server.updated, .seconds))
-            json.field("OS-SRV-USG:launched_at", server.launchedAt.map { SimTime.format($0, .microsecondsNoZone) } ?? "")
+            json.field("created", server.createdText)
+            json.field("updated", server.updatedText)
+            json.field("OS-SRV-USG:launched_at", server.launchedText ?? "")
             json.field("OS-SRV-USG:terminated_at", "")
             json.key("os-extended-volumes:volumes_attached")
             json.array { json in
