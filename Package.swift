@@ -73,6 +73,7 @@ let package = Package(
             dependencies: [
                 "WardenCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         /// The daemon: configuration (YAML, secrets), the runtime that wires the loops, the demo.

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import WardenCore
 
 /// Everything the HTTP layer reads or drives. Built by the daemon; the HTTP layer holds no state.
@@ -118,6 +119,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try errorResponse(error.status, code, message)
         } catch is DecodingError {
             return try errorResponse(.badRequest, "bad_request", "the body is not the expected JSON")
+        } catch is NIOTooManyBytesError {
+            return try errorResponse(.contentTooLarge, "too_large", "the body is larger than the server accepts")
         } catch {
             return try errorResponse(.internalServerError, "internal", "\(error)")
         }
@@ -138,7 +141,8 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(status: .unauthorized, code: "unauthorized", message: "mutating calls are disabled: no control token is configured")
         }
         let header = request.headers[.authorization] ?? ""
-        let presented = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : ""
+        // The scheme name is case-insensitive (RFC 7235).
+        let presented = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : ""
         guard Self.constantTimeEqual(presented, token) else {
             throw APIError(status: .unauthorized, code: "unauthorized", message: "a valid bearer token is required for this call")
         }

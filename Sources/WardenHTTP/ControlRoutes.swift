@@ -163,7 +163,7 @@ struct ControlRoutes {
         }
         v1.get("schedules") { _, _ in try schedules() }
         v1.get("plan") { request, _ in
-            let hours = request.uri.queryParameters.get("hours").flatMap(Double.init) ?? 24
+            let hours = try number(request, "hours", default: 24.0)
             guard hours > 0, hours <= 24 * 31 else { throw APIError.badRequest("hours must be between 0 and 744") }
             let steps = try await backend.scheduler.preview(now: backend.context.clock.now(), hours: hours)
             return try json(
@@ -195,9 +195,9 @@ struct ControlRoutes {
             return try json(.created, SnoozeView(project: snooze.project, serverId: snooze.serverId, until: snooze.until, reason: snooze.reason))
         }
         v1.delete("snoozes/:project/:server") { _, context in
-            let projectName = context.parameters.get("project") ?? ""
+            let projectName = parameter(context, "project")
             guard let project = backend.context.project(named: projectName) else { throw APIError.notFound("no project named \(projectName)") }
-            let server = context.parameters.get("server") ?? ""
+            let server = parameter(context, "server")
             guard try await backend.context.store.unsnooze(project: project.name, serverId: server) else {
                 throw APIError.notFound("server \(server) of \(project.name) is not snoozed")
             }
@@ -205,8 +205,8 @@ struct ControlRoutes {
         }
         v1.get("journal") { request, _ in
             let query = request.uri.queryParameters
-            let since = query.get("since").flatMap(Int64.init) ?? 0
-            let limit = min(max(query.get("limit").flatMap(Int.init) ?? 100, 1), 1000)
+            let since = try number(request, "since", default: Int64(0))
+            let limit = min(max(try number(request, "limit", default: 100), 1), 1000)
             var kinds: Set<JournalEntry.Kind>?
             if let kind = query.get("kind") {
                 guard let parsed = JournalEntry.Kind(rawValue: kind) else { throw APIError.badRequest("kind must be intent, outcome, event or dry_run") }
@@ -222,8 +222,21 @@ struct ControlRoutes {
         }
     }
 
+    /// A path parameter, percent-decoded (the router hands them over as sent).
+    func parameter(_ context: BasicRequestContext, _ name: String) -> String {
+        let raw = context.parameters.get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// A numeric query parameter; present but not a number is a 400, not a silent default.
+    func number<T: LosslessStringConvertible>(_ request: Request, _ name: String, default value: T) throws -> T {
+        guard let text = request.uri.queryParameters.get(name) else { return value }
+        guard let parsed = T(text) else { throw APIError.badRequest("\(name) must be a number") }
+        return parsed
+    }
+
     func loop(_ context: BasicRequestContext) throws -> ReconcileLoop {
-        let name = context.parameters.get("name") ?? ""
+        let name = parameter(context, "name")
         guard let loop = backend.loop(name) else {
             throw APIError.notFound("no loop named \(name); loops: \(backend.loops.map(\.name).joined(separator: ", "))")
         }
