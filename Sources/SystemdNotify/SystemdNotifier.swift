@@ -121,7 +121,8 @@ public final class SystemdNotifier: Service, Sendable {
                 var message = "STATUS=\(await status())"
                 if healthy && watchdogInterval != nil { message = "WATCHDOG=1\n" + message }
                 notify(message)
-                try? await Task.sleep(for: interval)
+                // Ends at once on graceful shutdown: SIGTERM must not wait out a watchdog period.
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             }
         } onGracefulShutdown: {
             self.notify("STOPPING=1\nSTATUS=stopping")

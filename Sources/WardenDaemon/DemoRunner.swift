@@ -110,6 +110,7 @@ public enum DemoRunner {
             })
         await runtime.shutdown()
         await simulator.shutdown()
+        try? FileManager.default.removeItem(atPath: stateDirectory)
         return code
     }
 }

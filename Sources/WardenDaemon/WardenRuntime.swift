@@ -111,7 +111,7 @@ public final class WardenRuntime: Sendable {
     /// One pass of every loop, in a useful order; returns each outcome.
     public func runOnce() async -> [(loop: String, outcome: PassOutcome)] {
         var results: [(String, PassOutcome)] = []
-        for name in ["quota", "flavors", "stuck", "schedule"] {
+        for name in ["quota", "flavors", "stuck", "schedule", "maintenance"] {
             guard let loop = loops.first(where: { $0.name == name }) else { continue }
             results.append((name, await loop.runPass()))
         }

@@ -16,7 +16,8 @@
 #   5. flavor:   ecs_warden_flavor_sold_out{az="eu-west-0b",flavor="s3.small.2"} is seen 1, then
 #                later 0, and ecs_warden_flavor_state_changes_total for it increases during the run
 #                (to at least 2: sold out, then back);
-# plus: the demo exits 0 about --duration seconds after its start; stdout holds only the `demo: `
+# plus: the demo exits 0 about --duration seconds after its start, within 3 s of printing "demo
+# duration reached; stopping" (a graceful shutdown must not hang); stdout holds only the `demo: `
 # narrative lines, all of the expected ones; every stderr line has a `<N>` priority prefix; and
 # (when promtool is installed) `promtool check metrics` accepts a scrape taken mid-run.
 #
@@ -35,6 +36,7 @@ DURATION="${DEMO_DURATION:-90}"
 BOUNDARY_IN="${DEMO_BOUNDARY_IN:-30}"
 SCRAPE_EVERY=2
 STOP_LATENESS_MAX=15   # seconds between the boundary and the first counted stop
+SHUTDOWN_MAX=3         # seconds between "demo duration reached" and the exit
 
 passed=0
 failed=0
@@ -79,7 +81,8 @@ fi
 
 # ------------------------------------------------------------------ run the demo
 mkdir -p "$work/tmp" "$work/scrapes"
-start=$(date +%s)
+start_ms=$(date +%s%3N)
+start=$((start_ms / 1000))
 echo "starting: $BIN demo --metrics-port 0 --control-port 0 --duration $DURATION --boundary-in $BOUNDARY_IN ($(date -u +%H:%M:%SZ))"
 # TMPDIR: the demo's state directory goes into the scratch directory (removed at exit).
 TMPDIR="$work/tmp" "$BIN" demo --metrics-port 0 --control-port 0 --duration "$DURATION" --boundary-in "$BOUNDARY_IN" \
@@ -105,15 +108,24 @@ else
     fail "metrics URL is not a loopback http URL: $url"
 fi
 
-# Scrape until the demo exits (bounded: duration + 60 s).
+# Scrape every SCRAPE_EVERY seconds until the demo exits (bounded: duration + 60 s); check the
+# process every 0.2 s, so the exit time and the time of the "demo duration reached" line are
+# known to a fraction of a second.
+now_ms() { date +%s%3N; }
 n=0
 deadline=$((start + DURATION + 60))
+next_scrape=0
+reached_ms=""
 while kill -0 "$demo_pid" 2>/dev/null && (($(date +%s) < deadline)); do
-    n=$((n + 1))
-    f="$work/scrapes/$(printf '%04d' "$n")"
-    t=$(date +%s)
-    if curl -fsS -m 3 "$url" >"$f.prom" 2>"$f.err"; then echo "$t" >"$f.time"; else rm -f "$f.prom"; fi
-    sleep "$SCRAPE_EVERY"
+    if [[ -z $reached_ms ]] && grep -q '^demo: demo duration reached' "$work/stdout"; then reached_ms=$(now_ms); fi
+    if (($(now_ms) >= next_scrape)); then
+        next_scrape=$(($(now_ms) + SCRAPE_EVERY * 1000))
+        n=$((n + 1))
+        f="$work/scrapes/$(printf '%04d' "$n")"
+        t=$(date +%s)
+        if curl -fsS -m 3 "$url" >"$f.prom" 2>"$f.err"; then echo "$t" >"$f.time"; else rm -f "$f.prom"; fi
+    fi
+    sleep 0.2
 done
 if kill -0 "$demo_pid" 2>/dev/null; then
     fail "the demo was still running $((DURATION + 60)) s after its start (--duration $DURATION): killing it"
@@ -123,11 +135,13 @@ if kill -0 "$demo_pid" 2>/dev/null; then
 fi
 wait "$demo_pid"
 rc=$?
-end=$(date +%s)
+end_ms=$(now_ms)
+end=$((end_ms / 1000))
 demo_pid=""
 elapsed=$((end - start))
+elapsed_text="$(awk -v a="$start_ms" -v b="$end_ms" 'BEGIN { printf "%.1f", (b - a) / 1000 }')"
 scrapes=$(find "$work/scrapes" -name '*.prom' | wc -l)
-echo "demo ran ${elapsed}s, exit status $rc, $scrapes scrapes"
+echo "demo ran ${elapsed_text}s, exit status $rc, $scrapes scrapes"
 
 # ------------------------------------------------------------------ metric timeline
 # value FILE METRIC 'label="v"'...: the sum of the matching series' values, or "-" when none.
@@ -246,10 +260,24 @@ else
 fi
 
 # ------------------------------------------------------------------ exit, stdout, stderr
-if ((rc == 0 && elapsed >= DURATION - 2 && elapsed <= DURATION + 30)); then
-    pass "the demo exited 0 after ${elapsed}s (--duration $DURATION)"
+# Exits 0 at --duration: the "demo duration reached" line about DURATION s after the start, and
+# the process gone within SHUTDOWN_MAX seconds of that line (a clean shutdown is quick).
+if [[ -n $reached_ms ]]; then
+    shutdown_text="$(awk -v a="$reached_ms" -v b="$end_ms" 'BEGIN { printf "%.1f", (b - a) / 1000 }')"
+    shutdown_slow=$(awk -v a="$reached_ms" -v b="$end_ms" -v m="$SHUTDOWN_MAX" 'BEGIN { print ((b - a) / 1000 > m) ? 1 : 0 }')
 else
-    fail "the demo exited with status $rc after ${elapsed}s (want 0, after about $DURATION s)"
+    shutdown_text="?"
+    shutdown_slow=1
+fi
+if ((rc == 0 && elapsed >= DURATION - 2 && elapsed <= DURATION + 30)); then
+    pass "the demo exited 0 after ${elapsed_text}s (--duration $DURATION)"
+else
+    fail "the demo exited with status $rc after ${elapsed_text}s (want 0, after about $DURATION s)"
+fi
+if ((shutdown_slow == 0)); then
+    pass "the demo was gone ${shutdown_text}s after printing 'demo duration reached' (<= ${SHUTDOWN_MAX}s)"
+else
+    fail "the demo exited ${shutdown_text}s after printing 'demo duration reached; stopping' (want <= ${SHUTDOWN_MAX}s: something holds the graceful shutdown)"
 fi
 
 expected=(

@@ -7,7 +7,7 @@
 # 2. starts ecs-sim (50 servers) and `ecs-warden run` with a generated configuration (free ports,
 #    a 0600 control-token file) and waits for /readyz 200 on the metrics port;
 # 3. `promtool check metrics` on a scrape must exit 0 (exit 3 = lint warnings = failure);
-# 4. starts Prometheus (generated scrape config for the daemon + /work/main/deploy/alerts.yml copied
+# 4. starts Prometheus (generated scrape config for the daemon + deploy/alerts.yml copied
 #    next to it), waits for up == 1, then checks ecs_warden_quota_used / _quota_limit (project="p0"),
 #    ecs_warden_loop_runs_total and ecs_warden_loop_last_success_timestamp_seconds (every configured
 #    loop), that the `ecs-warden` rule group is loaded whole and evaluates without errors, and that
@@ -17,7 +17,9 @@
 # 6. `ecs-warden check-config` on a broken file (an unknown key, a bad duration): non-zero exit and
 #    FILE:LINE for both problems;
 # 7. systemd/check.sh with the real binary, and deploy/check.sh;
-# 8. SIGTERM to the daemon: it exits 0 (then Prometheus and the simulator are stopped).
+# 8. sd_notify as under the unit (NOTIFY_SOCKET, WATCHDOG_USEC=60000000), with a second daemon:
+#    READY=1, WATCHDOG=1, and on SIGTERM STOPPING=1 and exit 0 within 5 s (needs python3);
+# 9. SIGTERM to the daemon: it exits 0 (then Prometheus and the simulator are stopped).
 # Every wait is bounded. KEEP_WORK=1 keeps the scratch directory (configs, logs).
 # Last line: "e2e checks: N passed, N failed"; exit status non-zero on any failure.
 set -uo pipefail
@@ -41,6 +43,8 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/ecs-warden-e2e.XXXXXX")"
 sim_pid=""
 daemon_pid=""
 prom_pid=""
+notify_daemon_pid=""
+listener_pid=""
 # stop PID NAME: SIGTERM, up to 10 s, then SIGKILL. Only processes this script started.
 stop() {
     local pid=$1
@@ -53,6 +57,8 @@ stop() {
 }
 cleanup() {
     stop "$daemon_pid"
+    stop "$notify_daemon_pid"
+    stop "$listener_pid"
     stop "$prom_pid"
     stop "$sim_pid"
     if [[ ${KEEP_WORK:-0} == 1 ]]; then echo "scratch directory kept: $work"; else rm -rf "$work"; fi
@@ -143,7 +149,7 @@ query() {
 # ------------------------------------------------------------------ simulator
 AK="E2EACCESSKEY$RANDOM"
 SK="e2e-secret-$RANDOM$RANDOM"
-"$SIM" --port 0 --access-key "$AK" --secret-key "$SK" --project-id "$(printf '%08x' $RANDOM $RANDOM $RANDOM $RANDOM)" \
+"$SIM" --port 0 --access-key "$AK" --secret-key "$SK" --project-id "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
     --servers-per-project 50 >"$work/sim.log" 2>&1 &
 sim_pid=$!
 sim_ready() { grep -q '^ecs-sim listening on http://127\.0\.0\.1:[0-9]*' "$work/sim.log" && grep -q '^projects ' "$work/sim.log"; }
@@ -281,7 +287,7 @@ fi
 active="$(curl -fsS -m 5 "$prom_url/api/v1/alerts" | jq -r '.data.alerts[] | "\(.labels.alertname) \(.state) \(.labels.loop // "")"' | sort -u)"
 health_alerts="$(grep -E '^EcsWarden(Down|LoopFailing|LoopStale|LoopNeverSucceeded) ' <<<"$active")"
 if [[ -z $health_alerts ]]; then
-    pass "no daemon-health alert pending or firing (active: $(awk '{ print $1 "/" $2 }' <<<"$active" | sort -u | tr '\n' ' ')${active:+}none else)"
+    pass "no daemon-health alert pending or firing (active: $(if [[ -n $active ]]; then awk '{ print $1 "/" $2 }' <<<"$active" | sort -u | paste -sd ' '; else echo none; fi))"
 else
     fail "daemon-health alerts pending or firing against a healthy daemon:"
     printf '%s\n' "$health_alerts" | indent
@@ -293,7 +299,7 @@ once_out="$(SIM_AK="$AK" SIM_SK="$SK" timeout 60 "$WARDEN" run --config "$config
 missing_lines=()
 for loop in "${LOOPS[@]}"; do grep -Eq "^$loop: ok — .+" <<<"$once_out" || missing_lines+=("$loop"); done
 if ((once_rc == 0 && ${#missing_lines[@]} == 0)); then
-    pass "run --once: exit 0 and an 'ok' summary line per loop ($(tr '\n' ';' <<<"$once_out" | sed 's/;$//; s/;/; /g'))"
+    pass "run --once: exit 0 and an 'ok' summary line per loop ($(paste -sd '|' <<<"$once_out" | sed 's/|/ | /g'))"
 else
     fail "run --once: exit $once_rc; no 'LOOP: ok — …' line for: ${missing_lines[*]:-(all there)}; stdout:"
     printf '%s\n' "$once_out" | indent
@@ -353,8 +359,79 @@ for script in "systemd/check.sh $WARDEN" "deploy/check.sh"; do
     fi
 done
 
+# ------------------------------------------------------------------ sd_notify under the unit's watchdog
+# systemd/ecs-warden.service has Type=notify, WatchdogSec=60s and TimeoutStopSec=30s, so systemd
+# runs the daemon with NOTIFY_SOCKET and WATCHDOG_USEC=60000000. A second daemon (same simulator,
+# own state directory, ports picked by the kernel) runs so against a datagram socket this script
+# reads: it must send READY=1 and WATCHDOG=1; then, on a SIGTERM sent a second after READY (the
+# worst moment for anything that sleeps between pings), STOPPING=1, and exit 0 within
+# NOTIFY_STOP_MAX seconds, well before systemd's SIGKILL at TimeoutStopSec.
+NOTIFY_STOP_MAX=5
+if command -v python3 >/dev/null; then
+    notify_log="$work/notify.txt"
+    python3 - "$work/notify.sock" "$notify_log" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(120)
+with open(sys.argv[2], "a", buffering=1) as out:
+    out.write("bound\n")
+    while True:
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            break
+        out.write("%.3f %s\n" % (time.time(), data.decode(errors="replace").replace("\n", " ")))
+PY
+    listener_pid=$!
+    notify_bound() { grep -q '^bound$' "$notify_log"; }
+    wait_for 10 "$listener_pid" "the notify socket" notify_bound || abort "cannot bind a notify socket with python3"
+    mkdir -p "$work/state-notify"
+    sed -e "s|^state_dir: .*|state_dir: $work/state-notify|" \
+        -e "s|^listen: .*|listen: {metrics: \"127.0.0.1:0\", control: \"127.0.0.1:0\"}|" "$config" >"$work/notify.yaml"
+    NOTIFY_SOCKET="$work/notify.sock" WATCHDOG_USEC=60000000 SIM_AK="$AK" SIM_SK="$SK" \
+        "$WARDEN" run --config "$work/notify.yaml" >"$work/daemon-notify.log" 2>&1 &
+    notify_daemon_pid=$!
+    got_ready() { grep -q ' READY=1' "$notify_log"; }
+    if wait_for 30 "$notify_daemon_pid" "READY=1 on NOTIFY_SOCKET" got_ready; then
+        sleep 1
+        if grep -q ' WATCHDOG=1' "$notify_log"; then
+            pass "sd_notify: READY=1 then WATCHDOG=1 ($(grep -m1 ' READY=1' "$notify_log" | cut -d' ' -f2-))"
+        else
+            fail "sd_notify: READY=1 but no WATCHDOG=1 a second later with WATCHDOG_USEC=60000000; received:"
+            indent <"$notify_log"
+        fi
+        term_ms=$(date +%s%3N)
+        kill -TERM "$notify_daemon_pid"
+        for _ in $(seq 1 200); do kill -0 "$notify_daemon_pid" 2>/dev/null || break; sleep 0.2; done
+        if kill -0 "$notify_daemon_pid" 2>/dev/null; then
+            fail "sd_notify: the daemon still runs 40 s after SIGTERM"
+            stop "$notify_daemon_pid"
+        else
+            wait "$notify_daemon_pid"
+            n_rc=$?
+            took="$(awk -v a="$term_ms" -v b="$(date +%s%3N)" 'BEGIN { printf "%.1f", (b - a) / 1000 }')"
+            if ((n_rc == 0)) && grep -q ' STOPPING=1' "$notify_log" && awk -v t="$took" -v m="$NOTIFY_STOP_MAX" 'BEGIN { exit !(t <= m) }'; then
+                pass "sd_notify: STOPPING=1 and exit 0 ${took}s after SIGTERM (<= ${NOTIFY_STOP_MAX}s; TimeoutStopSec=30s)"
+            else
+                fail "sd_notify: after SIGTERM the daemon exited $n_rc in ${took}s (want 0 within ${NOTIFY_STOP_MAX}s; systemd kills it at TimeoutStopSec=30s); STOPPING=1 $(grep -q ' STOPPING=1' "$notify_log" && echo sent || echo 'NOT sent'); messages:"
+                indent <"$notify_log"
+            fi
+        fi
+    else
+        fail "sd_notify: no READY=1 within 30 s on NOTIFY_SOCKET; daemon log:"
+        tail -n 10 "$work/daemon-notify.log" | indent
+    fi
+    notify_daemon_pid=""
+    stop "$listener_pid"
+    listener_pid=""
+else
+    echo "SKIP: python3 is not installed (no sd_notify check)"
+fi
+
 # ------------------------------------------------------------------ shutdown
 kill -0 "$daemon_pid" 2>/dev/null || fail "the daemon died before the end of the run"
+term_ms=$(date +%s%3N)
 kill -TERM "$daemon_pid" 2>/dev/null
 d_rc=""
 for _ in $(seq 1 175); do
@@ -368,7 +445,7 @@ else
     d_rc=$?
     daemon_pid=""
     if ((d_rc == 0)); then
-        pass "the daemon exited 0 on SIGTERM ($(grep -c . "$work/daemon.log") log lines; last: $(tail -n 1 "$work/daemon.log"))"
+        pass "the daemon exited 0 on SIGTERM, after $(awk -v a="$term_ms" -v b="$(date +%s%3N)" 'BEGIN { printf "%.1f", (b - a) / 1000 }')s ($(grep -c . "$work/daemon.log") log lines; last: $(tail -n 1 "$work/daemon.log"))"
     else
         fail "the daemon exited $d_rc on SIGTERM; log (last 10 lines):"
         tail -n 10 "$work/daemon.log" | indent

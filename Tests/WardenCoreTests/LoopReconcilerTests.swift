@@ -292,5 +292,9 @@ import Testing
         #expect(timing.delay(after: .success(report), consecutiveFailures: 0, now: now, random: 0) == 60)
         let soon = ReconcileReport(summary: "x", wakeAt: now.addingTimeInterval(7))
         #expect(timing.delay(after: .success(soon), consecutiveFailures: 0, now: now, random: 0) == 7)
+        // A wake-up that passed while the pass ran (it started 10 s ago) is honoured at once.
+        #expect(timing.delay(after: .success(report), consecutiveFailures: 0, now: now, random: 0, passStarted: now.addingTimeInterval(-10)) == 0)
+        // One already past when the pass started is stale.
+        #expect(timing.delay(after: .success(report), consecutiveFailures: 0, now: now, random: 0, passStarted: now.addingTimeInterval(-2)) == 60)
     }
 }

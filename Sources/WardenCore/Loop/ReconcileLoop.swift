@@ -31,7 +31,11 @@ public struct LoopTiming: Sendable, Equatable {
     }
 
     /// The delay before the next pass, from how the last one ended. Pure.
-    public func delay(after outcome: PassOutcome, consecutiveFailures: Int, now: Date, random: Double) -> TimeInterval {
+    ///
+    /// A wake-up the reconciler asked for is honoured even when it passed while the pass ran (then
+    /// the next pass runs at once); one that was already past when the pass started is stale and
+    /// ignored, so it can never spin the loop.
+    public func delay(after outcome: PassOutcome, consecutiveFailures: Int, now: Date, random: Double, passStarted: Date? = nil) -> TimeInterval {
         switch outcome {
         case .failure:
             let exponent = Double(min(max(consecutiveFailures - 1, 0), 20))
@@ -40,8 +44,13 @@ public struct LoopTiming: Sendable, Equatable {
         case .success(let report), .partial(let report):
             var delay = interval * (1 + jitter * random)
             if report.moreWork { delay = min(delay, moreWorkDelay) }
-            // A wake-up already in the past is ignored: it must never spin the loop.
-            if let wake = report.wakeAt, wake > now { delay = min(delay, wake.timeIntervalSince(now)) }
+            if let wake = report.wakeAt {
+                if wake > now {
+                    delay = min(delay, wake.timeIntervalSince(now))
+                } else if let passStarted, wake > passStarted {
+                    delay = 0
+                }
+            }
             return delay
         }
     }
@@ -58,7 +67,7 @@ public final class ReconcileLoop: Service, Sendable {
     let metrics: WardenMetrics?
     let logger: Logger
     private let trigger = LoopTrigger()
-    private let state = Mutex<(paused: Bool, consecutiveFailures: Int)>((false, 0))
+    private let state = Mutex<(paused: Bool, consecutiveFailures: Int, lastPassStarted: Date?)>((false, 0, nil))
     /// Serialises passes: "run now" and the timer never overlap.
     private let passLock = PassLock()
 
@@ -95,9 +104,10 @@ public final class ReconcileLoop: Service, Sendable {
                 continue
             }
             let outcome = await runPass()
-            let failures = state.withLock { $0.consecutiveFailures }
+            let (failures, passStarted) = state.withLock { ($0.consecutiveFailures, $0.lastPassStarted) }
             let now = clock.now()
-            let delay = timing.delay(after: outcome, consecutiveFailures: failures, now: now, random: Double.random(in: 0...1))
+            let delay = timing.delay(
+                after: outcome, consecutiveFailures: failures, now: now, random: Double.random(in: 0...1), passStarted: passStarted)
             let next = now.addingTimeInterval(delay)
             await supervisor.scheduled(name, next: next)
             await trigger.wait(until: next, clock: clock)
@@ -111,6 +121,7 @@ public final class ReconcileLoop: Service, Sendable {
             // Registering is idempotent; it lets `--once` and tests run passes without `run()`.
             await supervisor.register(name, interval: timing.interval, deadline: timing.deadline)
             let started = clock.now()
+            state.withLock { $0.lastPassStarted = started }
             await supervisor.passStarted(name, at: started)
             let outcome: PassOutcome
             do {

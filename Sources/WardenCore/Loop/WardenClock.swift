@@ -18,7 +18,8 @@ public struct SystemClock: WardenClock {
 
     public func sleep(until deadline: Date) async throws {
         let interval = deadline.timeIntervalSinceNow
-        if interval > 0 { try await Task.sleep(for: .milliseconds(Int64(interval * 1000))) }
+        // Rounded up: waking a hair early would run a schedule pass just before its boundary.
+        if interval > 0 { try await Task.sleep(for: .nanoseconds(Int64((interval * 1e9).rounded(.up)) + 1000)) }
     }
 }
 

@@ -78,6 +78,8 @@ public struct AutoStopPlan: Sendable, Equatable {
         public var project: String
         public var boundary: Date
         /// The boundary passed while the daemon was away longer than the grace: not acted on.
+        /// (A boundary older than the grace on the first pass that sees the schedule in the project is
+        /// simply recorded, not reported as missed: the daemon was not managing it.)
         public var missed: Bool
     }
 
@@ -156,7 +158,7 @@ public enum AutoStopPlanner {
                 case .nothing:
                     continue
                 case .missed(let boundary):
-                    plan.handled.append(.init(schedule: name, project: project.project, boundary: boundary, missed: true))
+                    plan.handled.append(.init(schedule: name, project: project.project, boundary: boundary, missed: handledBoundaries[key] != nil))
                 case .act(let action, let boundary):
                     var ids: [String] = []
                     for server in servers {
