@@ -141,7 +141,8 @@ final class GaugeFamily: Sendable {
 
     /// Replaces every series whose labels start with `scope` by `values`; the others are untouched.
     func replace(scope: Labels = [], with values: [(Labels, Double)]) {
-        let scopeKey = Self.key(scope)
+        // The separator ends the scope, so region "eu-west-0" does not also claim "eu-west-01".
+        let scopeKey = Self.key(scope) + "\u{1F}"
         let keep = Set(values.map { Self.key($0.0) })
         let stale: [Gauge] = gauges.withLock { gauges in
             let gone = gauges.filter { key, _ in (scope.isEmpty || key.hasPrefix(scopeKey)) && !keep.contains(key) }

@@ -144,3 +144,17 @@ func eventually(_ condition: () async -> Bool) async -> Bool {
         #expect(text.contains("# HELP ecs_warden_loop_runs_total"))
     }
 }
+
+@Suite struct GaugeFamilyTests {
+    @Test func aScopedSnapshotReplacesOnlyItsOwnSeries() {
+        let metrics = WardenMetrics()
+        let family = metrics.flavorSoldOut
+        family.replace(scope: [("region", "eu-west-0")], with: [([("region", "eu-west-0"), ("az", "a"), ("flavor", "f")], 1)])
+        family.replace(scope: [("region", "eu-west-01")], with: [([("region", "eu-west-01"), ("az", "a"), ("flavor", "f")], 1)])
+        // A new snapshot of eu-west-0 without the flavor removes its series, not eu-west-01's.
+        family.replace(scope: [("region", "eu-west-0")], with: [])
+        let text = metrics.exposition()
+        #expect(!text.contains(#"region="eu-west-0",az="a""#))
+        #expect(text.contains(#"ecs_warden_flavor_sold_out{region="eu-west-01",az="a",flavor="f"} 1"#))
+    }
+}
