@@ -69,6 +69,11 @@ public enum DemoRunner {
             "quota": LoopTiming(interval: 10, jitter: 0), "stuck": LoopTiming(interval: 5, jitter: 0), "schedule": LoopTiming(interval: 30, jitter: 0),
             "flavors": LoopTiming(interval: 5, jitter: 0), "maintenance": LoopTiming(interval: 3600, jitter: 0),
         ]
+        guard let simulatorURL = URL(string: simulator.endpoint) else {
+            FileHandle.standardError.write(Data("ecs-warden demo: the simulator endpoint \(simulator.endpoint) is not a URL\n".utf8))
+            await simulator.shutdown()
+            return 1
+        }
         let environment = ["DEMO_AK": accessKey, "DEMO_SK": secretKey]
         let configuration = DaemonConfiguration(
             source: "(demo)", stateDirectory: stateDirectory, metricsListen: .tcp(host: "127.0.0.1", port: options.metricsPort),
@@ -78,7 +83,7 @@ public enum DemoRunner {
             ],
             regions: [
                 RegionConfiguration(
-                    name: "eu-west-0", endpoint: URL(string: simulator.endpoint)!, caBundle: nil, insecureSkipVerify: false,
+                    name: "eu-west-0", endpoint: simulatorURL, caBundle: nil, insecureSkipVerify: false,
                     rateLimit: RateLimit(requestsPerSecond: 50, burst: 100), requestTimeout: 10, pageSize: 1000)
             ],
             projects: projectIds.enumerated().map { index, id in
