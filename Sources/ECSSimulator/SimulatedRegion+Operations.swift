@@ -50,7 +50,8 @@ extension SimulatedRegion {
         var subJobs: [SimSubJob] = []
         var ids: [String] = []
         for index in 0..<spec.count {
-            let id = random.uuid()
+            var id = random.uuid()
+            while project.servers[id] != nil { id = random.uuid() }
             let name = spec.count > 1 ? spec.name + "-" + String(format: "%04d", index) : spec.name
             let server = SimServer(
                 id: id, name: name, flavorId: flavor.id, availabilityZone: az, imageRef: spec.imageRef, vmState: "building",

@@ -94,7 +94,9 @@ public actor SimulatedRegion {
     public init(configuration: SimRegionConfiguration) {
         self.configuration = configuration
         self.clock = SimClock(start: configuration.startTime ?? Date().timeIntervalSince1970, speed: configuration.speed)
-        self.random = SeededGenerator(seed: configuration.seed)
+        // A stream of its own: the fleet generator draws server ids from `seed` itself, and the
+        // region's ids (new servers, jobs, requests) must never repeat them.
+        self.random = SeededGenerator(seed: configuration.seed ^ 0xA5A5_5A5A_C3C3_3C3C)
         let keys = configuration.accessKeys
         self.verifier = SignatureVerifier(maxClockSkew: configuration.maxClockSkew) { keys[$0] }
         for flavor in FleetGenerator.defaultFlavors(count: 12) {

@@ -118,3 +118,20 @@ import Testing
         #expect(quota.instances >= 2500)
     }
 }
+
+@Suite struct SimulatorIdentityTests {
+    /// The fleet generator and the region share a seed; the region's new ids must not repeat the
+    /// fleet's (a repeated id would overwrite a server and skew the quota).
+    @Test func createdServersNeverReuseFleetIds() async throws {
+        let region = SimulatedRegion(configuration: SimRegionConfiguration(seed: 1))
+        let projects = await FleetGenerator(projects: 1, serversPerProject: 50, seed: 1).populate(region)
+        let before = Set(await region.serverIds(projectId: projects[0]))
+        let created = try await region.createServers(
+            projectId: projects[0],
+            spec: .init(
+                name: "new", flavorId: "s3.small.2", imageRef: FleetGenerator.imageId, availabilityZone: nil, count: 5, tags: [], metadata: [:],
+                description: "", keyName: nil))
+        #expect(Set(created.serverIds).isDisjoint(with: before))
+        #expect(await region.serverIds(projectId: projects[0]).count == 55)
+    }
+}
