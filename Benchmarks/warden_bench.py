@@ -941,7 +941,7 @@ def main() -> int:
     parser.add_argument("--scrapes", type=int, default=200)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--precision-boundaries", type=int, default=3, help="stop boundaries measured (one a minute)")
-    parser.add_argument("--precision-projects", type=int, default=4)
+    parser.add_argument("--precision-projects", type=int, default=10)
     parser.add_argument("--precision-servers", type=int, default=5, help="servers per schedule and project")
     parser.add_argument("--precision-settle", type=float, default=60.0, help="seconds to wait after the last boundary at most")
     parser.add_argument("--once-timeout", type=float, default=600.0)
@@ -1270,7 +1270,7 @@ def main() -> int:
                      f"come every whole minute (one stops while the other starts), for "
                      f"{sum(len(v) for p in tagged.values() for v in p.values())} servers re-tagged through the tag API in "
                      f"{len(tagged)} projects; delay = the request log's time of each BatchStopServers call minus the "
-                     f"boundary. The issue asks for 20 boundaries: PRECISION_BOUNDARIES=20 (about 21 minutes).")
+                     f"boundary. The issue asks for 20 boundaries: PRECISION_BOUNDARIES=20 (the phase then takes about 21 minutes).")
         for b in precision:
             notes.append(f"  boundary {b.index + 1} {dt.datetime.fromtimestamp(b.at, dt.timezone.utc):%H:%M:%S} UTC "
                          f"({b.schedule} stops): stop calls at +" + ", +".join(f"{d:.2f}" for d in b.stop_delays)

@@ -136,6 +136,9 @@ fi
 wait "$demo_pid"
 rc=$?
 end_ms=$(now_ms)
+# A quick shutdown can print the line and exit between two 0.2 s samples: then the line was
+# printed within the last sample period before the exit.
+if [[ -z $reached_ms ]] && grep -q '^demo: demo duration reached' "$work/stdout"; then reached_ms=$end_ms; fi
 end=$((end_ms / 1000))
 demo_pid=""
 elapsed=$((end - start))

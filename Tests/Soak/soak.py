@@ -844,6 +844,9 @@ class Soak:
         out = subprocess.run([self.warden, "check-config", self.config_path], capture_output=True, text=True, env=env, timeout=60)
         self.checks.check(out.returncode == 0, f"check-config accepts the generated configuration ({out.stdout.strip() or out.stderr.strip()[:300]})")
         say(f"schedules in {self.zone}: each starts every 4 min and stops 2 min after (offsets 0/1/2 min); boundaries every minute")
+        say(f"daemon: {len(self.project_ids)} projects (p0..p{len(self.project_ids) - 2} AK/SK, p{len(self.project_ids) - 1} IAM password), "
+            f"loops quota/stuck 5 s, schedule/flavors/maintenance 10 s, max_backoff 15 s, request_timeout {self.request_timeout:.0f} s, "
+            f"boundary_grace 1h; recovery limit {self.recovery_limit:.0f} s")
         for target in (self.watch_sim_log, self.watch_loops, self.watch_daemon, self.watch_random_kills):
             threading.Thread(target=target, daemon=True, name=target.__name__).start()
         self.start_daemon("first start")
