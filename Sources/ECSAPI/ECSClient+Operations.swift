@@ -23,7 +23,8 @@ extension ECSClient {
                     operation: "NovaListServersDetails", method: .GET, path: "\(nova)/servers/detail", query: items,
                     headers: microversionHeaders))
             let page = try decode(ServerDetailPage.self, from: response, operation: "NovaListServersDetails")
-            let more = page.hasNextLink || (page.serversLinks == nil && page.servers.count >= limit)
+            // The API links a next page while more servers follow (digest §2.10): no link, no page.
+            let more = page.hasNextLink && !page.servers.isEmpty
             return (page.servers, more ? page.servers.last.map { .marker($0.id) } : nil)
         }
     }

@@ -271,8 +271,11 @@ public struct ECSClient: Sendable {
 
     /// The error an answer stands for, or nil for success. Pure: the retry rules live here.
     static func classify(status: Int, body: [UInt8], headers: HTTPHeaders, operation: String) -> ECSError? {
-        let decoded = ErrorBody.decode(body)
         let isSuccessStatus = (200..<300).contains(status)
+        // An error body is a few hundred bytes; a 2xx page of 1,000 servers is megabytes and is not
+        // parsed twice just to look for one.
+        if isSuccessStatus && body.count > ErrorBody.largestErrorBody { return nil }
+        let decoded = ErrorBody.decode(body)
         if isSuccessStatus && decoded?.code == nil { return nil }
         let code = decoded?.code
         let message = decoded?.message ?? (isSuccessStatus ? "error body on HTTP \(status)" : "HTTP \(status)")

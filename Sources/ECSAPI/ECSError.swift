@@ -110,6 +110,9 @@ struct ErrorBody: Equatable {
     var code: String?
     var message: String?
 
+    /// Larger 2xx bodies are data, never an error answer.
+    static let largestErrorBody = 16 * 1024
+
     /// Decodes any known error shape; nil when the body holds none.
     static func decode(_ bytes: [UInt8]) -> ErrorBody? {
         guard !bytes.isEmpty,

@@ -429,3 +429,15 @@ func expectError(_ call: () async throws -> Void) async -> ECSError? {
         }
     }
 }
+
+@Suite struct ClientCallCountTests {
+    /// A fleet that fills its last page exactly needs no extra, empty page: the API's next link says
+    /// when more follows.
+    @Test func fullLastPageNeedsNoExtraCall() async throws {
+        try await SimHarness.with(servers: 2000) { sim in
+            let servers = try await sim.client.serverDetails().collect()
+            #expect(servers.count == 2000)
+            #expect(await sim.loggedOperations().filter { $0 == "NovaListServersDetails" }.count == 2)
+        }
+    }
+}

@@ -54,35 +54,15 @@ public final class AutoStopScheduler: Reconciler {
         var acted = 0
         var failedBoundaries = Set<ScheduleMarkKey>()
         let byProject = Dictionary(grouping: plan.batches, by: \.project)
-        for (projectName, batches) in byProject.sorted(by: { $0.key < $1.key }) {
-            guard let project = projects.first(where: { $0.name == projectName }) else { continue }
-            let fresh: [String: Server]
-            do {
-                // Re-read just before acting: a server started or re-tagged since the plan is left alone.
-                fresh = Dictionary(try await project.client.serverDetails().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-            } catch {
-                failures.append(PartFailure(part: projectName, message: "cannot re-read servers before acting: \(error)"))
-                for batch in batches { failedBoundaries.insert(ScheduleMarkKey(schedule: batch.schedule, project: projectName)) }
-                continue
-            }
-            for batch in batches {
-                let ids = batch.serverIds.filter { id in
-                    guard let server = fresh[id], server.tagValue(settings.tags.schedule) == batch.schedule,
-                        server.tagValue(settings.tags.ignore) == nil
-                    else { return false }
-                    if let snooze = server.tagValue(settings.tags.snoozeUntil), AutoStopPlanner.parseSnooze(snooze).map({ $0 > now }) ?? true {
-                        return false
-                    }
-                    return AutoStopPlanner.blocker(server, for: batch.action) == nil
-                }
-                guard !ids.isEmpty else { continue }
-                do {
-                    acted += try await act(batch, serverIds: ids, project: project, now: now)
-                } catch {
-                    failures.append(PartFailure(part: projectName, message: "\(batch.action.rawValue) \(ids.count) servers of \(batch.schedule): \(error)"))
-                    failedBoundaries.insert(ScheduleMarkKey(schedule: batch.schedule, project: projectName))
-                }
-            }
+        // Projects act concurrently (bounded), each re-reading its servers just before acting.
+        let results = await boundedForEach(byProject.keys.sorted(), limit: settings.projectConcurrency) { projectName in
+            guard let project = projects.first(where: { $0.name == projectName }) else { return ActResult() }
+            return await self.act(on: project, batches: byProject[projectName] ?? [], settings: settings, now: now)
+        }
+        for result in results {
+            acted += result.acted
+            failures += result.failures
+            failedBoundaries.formUnion(result.failedBoundaries)
         }
         for mark in plan.handled where !failedBoundaries.contains(ScheduleMarkKey(schedule: mark.schedule, project: mark.project)) {
             try await context.store.setLastHandledBoundary(schedule: mark.schedule, project: mark.project, boundary: mark.boundary)
@@ -96,6 +76,45 @@ public final class AutoStopScheduler: Reconciler {
         return ReconcileReport(
             summary: "\(observed.reduce(0) { $0 + $1.servers.count }) servers read, \(verb) \(acted), \(plan.skips.count) left alone, \(plan.deferred) deferred",
             actions: acted, failures: failures, wakeAt: plan.nextBoundary, moreWork: plan.deferred > 0)
+    }
+
+    struct ActResult: Sendable {
+        var acted = 0
+        var failures: [PartFailure] = []
+        var failedBoundaries = Set<ScheduleMarkKey>()
+    }
+
+    /// One project's batches: re-read its servers, keep those still in the planned state, act.
+    private func act(on project: WardenProject, batches: [AutoStopPlan.Batch], settings: WardenSettings, now: Date) async -> ActResult {
+        var result = ActResult()
+        let fresh: [String: Server]
+        do {
+            // Re-read just before acting: a server started or re-tagged since the plan is left alone.
+            fresh = Dictionary(try await project.client.serverDetails().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        } catch {
+            result.failures.append(PartFailure(part: project.name, message: "cannot re-read servers before acting: \(error)"))
+            for batch in batches { result.failedBoundaries.insert(ScheduleMarkKey(schedule: batch.schedule, project: project.name)) }
+            return result
+        }
+        for batch in batches {
+            let ids = batch.serverIds.filter { id in
+                guard let server = fresh[id], server.tagValue(settings.tags.schedule) == batch.schedule,
+                    server.tagValue(settings.tags.ignore) == nil
+                else { return false }
+                if let snooze = server.tagValue(settings.tags.snoozeUntil), AutoStopPlanner.parseSnooze(snooze).map({ $0 > now }) ?? true {
+                    return false
+                }
+                return AutoStopPlanner.blocker(server, for: batch.action) == nil
+            }
+            guard !ids.isEmpty else { continue }
+            do {
+                result.acted += try await act(batch, serverIds: ids, project: project, now: now)
+            } catch {
+                result.failures.append(PartFailure(part: project.name, message: "\(batch.action.rawValue) \(ids.count) servers of \(batch.schedule): \(error)"))
+                result.failedBoundaries.insert(ScheduleMarkKey(schedule: batch.schedule, project: project.name))
+            }
+        }
+        return result
     }
 
     /// The plan for the servers observed now, with the stored marks and snoozes.
