@@ -1233,6 +1233,9 @@ class Soak:
                 outs = outcomes_by_intent.get(intent["seq"], []) if intent else []
                 say(f"      {j['action']} job {j['job_id'][:12]} ({len(j['servers'])} servers) intent "
                     f"{intent and intent['seq']} -> {','.join(o['result'] for o in outs) or 'NO OUTCOME'}")
+        left = [o for k in self.kills for o in k["open_intents"] if "seq" in o]
+        fates = collections.Counter(",".join(x["result"] for x in outcomes_by_intent.get(o["seq"], [])) or "NO OUTCOME" for o in left)
+        say(f"   intents left open by kill -9: {len(left)} -> outcomes after recovery: " + (", ".join(f"{k} x{v}" for k, v in sorted(fates.items())) or "-"))
         unknown_closed = [e for e in intents if any(o["result"] == "unknown" for o in outcomes_by_intent.get(e["seq"], []))]
         went_out = sum(1 for e in unknown_closed if any(p.get("token") == e["client_token"] and p.get("status") for p in proxy))
         say(f"   intents closed 'unknown' by recovery: {len(unknown_closed)} ({went_out} of them did reach the simulator, "
@@ -1344,8 +1347,15 @@ class Soak:
                     want = "SHUTOFF" if snap["latest"][name][1] == "stop" else "ACTIVE"
                     if s["status"] != want or s.get("OS-EXT-STS:task_state"):
                         wrong.append((self.project_names[pid], s["id"], name, s["status"], want))
-            for w in wrong[:10]:
-                say(f"   not converged: {w}")
+            for project, server, name, status, want in wrong[:10]:
+                boundary = snap["latest"][name][0]
+                before = sorted((j for j in jobs.values() if server in j["servers"] and j["t0"] <= boundary + 60), key=lambda j: j["t0"])
+                hint = ""
+                if before:
+                    j = before[-1]
+                    hint = (f"; last daemon job on it: {j['action']} at {iso(j['t0'])} ({j['t0'] - boundary:+.1f} s from the "
+                            f"{snap['latest'][name][1]} boundary at {iso(boundary)})")
+                say(f"   not converged: {project} {server} ({name}) is {status}, its last boundary wants {want}{hint}")
             checks.check(not wrong, f"final state: {total - len(wrong)}/{total} scheduled servers in the state of their schedule's last boundary")
 
         # ---- memory
