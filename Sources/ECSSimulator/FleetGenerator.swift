@@ -120,7 +120,7 @@ public struct FleetGenerator: Sendable {
         var random = SeededGenerator(seed: seed)
         let flavors = FleetGenerator.defaultFlavors(count: flavorCount)
         await region.setFlavors(flavors)
-        let zones = await region.configuration.availabilityZones
+        let zones = region.configuration.availabilityZones
         let apps = ["web", "api", "db", "cache", "batch", "ci", "etl", "search", "queue", "ml"]
         let envs = ["prod", "staging", "dev", "test"]
         let teams = ["payments", "platform", "data", "mobile", "core", "growth"]

@@ -214,11 +214,18 @@ extension SimulatedRegion {
         }
         var json = JSONWriter()
         switch segments.count {
-        case 0, 1 where segments.first == "detail":
+        case 0:
             json.object { json in
                 json.key("flavors")
                 json.array { json in
-                    for id in flavorOrder { if let flavor = flavors[id] { write(flavor, detail: !segments.isEmpty, into: &json) } }
+                    for id in flavorOrder { if let flavor = flavors[id] { write(flavor, detail: false, into: &json) } }
+                }
+            }
+        case 1 where segments.first == "detail":
+            json.object { json in
+                json.key("flavors")
+                json.array { json in
+                    for id in flavorOrder { if let flavor = flavors[id] { write(flavor, detail: true, into: &json) } }
                 }
             }
         case 1:

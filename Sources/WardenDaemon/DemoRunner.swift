@@ -48,7 +48,11 @@ public enum DemoRunner {
         try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let tokenPath = (stateDirectory as NSString).appendingPathComponent("control-token")
         let token = UUID().uuidString.lowercased()
-        FileManager.default.createFile(atPath: tokenPath, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.createFile(atPath: tokenPath, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+            FileHandle.standardError.write(Data("ecs-warden demo: cannot write \(tokenPath)\n".utf8))
+            await simulator.shutdown()
+            return 1
+        }
 
         // The schedule's stop boundary falls on the first whole minute at least `boundaryDelay` ahead.
         let now = Date()
