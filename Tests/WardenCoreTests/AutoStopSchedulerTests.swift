@@ -241,3 +241,31 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
         }
     }
 }
+
+@Suite struct BusyAtTheBoundaryTests {
+    /// Found by the soak: a server rebooting at the stop boundary was skipped and the boundary marked
+    /// handled, so it ran all night. It must be stopped once its task is over (within the grace).
+    @Test func aServerBusyAtTheBoundaryIsStoppedWhenItsTaskEnds() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let busy = await h.addServer("web-1", tags: ["warden-schedule": "office"])
+            let calm = await h.addServer("web-2", tags: ["warden-schedule": "office"])
+            try await h.region.setServerState(projectId: h.project, serverId: busy, vmState: "active", taskState: .some("rebooting"), locked: nil)
+            let scheduler = AutoStopScheduler(context: h.context)
+            let first = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
+            #expect(first.actions == 1)
+            #expect(first.moreWork)
+            #expect(try await h.context.store.lastHandledBoundary(schedule: "office", project: "main") == nil)
+            await h.settle()
+            #expect(await h.status(calm) == "SHUTOFF")
+            // The reboot ends; the next pass (same boundary) stops the server.
+            try await h.region.setServerState(projectId: h.project, serverId: busy, vmState: "active", taskState: .some(nil), locked: nil)
+            let second = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(20))
+            #expect(second.actions == 1)
+            await h.settle()
+            #expect(await h.status(busy) == "SHUTOFF")
+            let third = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(40))
+            #expect(third.actions == 0)
+            #expect(try await h.context.store.lastHandledBoundary(schedule: "office", project: "main") == stopBoundary)
+        }
+    }
+}

@@ -90,6 +90,9 @@ public struct AutoStopPlan: Sendable, Equatable {
     public var counts: [String: [String: Int]] = [:]
     /// Servers held back by the per-pass caps.
     public var deferred = 0
+    /// Servers in a transient task state at a boundary: the boundary stays open (within its grace)
+    /// so they are acted on once the task is over, instead of being skipped for the whole period.
+    public var waiting = 0
     /// The next boundary of any schedule.
     public var nextBoundary: Date?
 
@@ -120,7 +123,7 @@ public enum AutoStopPlanner {
         var plan = AutoStopPlan()
         let evaluators = schedules.mapValues { ScheduleEvaluator(schedule: $0) }
         plan.nextBoundary = evaluators.values.compactMap { $0.nextBoundary(after: now)?.date }.min()
-        var wanted: [(project: String, schedule: String, action: ScheduleAction, boundary: Date?, ids: [String])] = []
+        var wanted: [(project: String, schedule: String, action: ScheduleAction, boundary: Date?, ids: [String], busy: Int)] = []
         for project in projects.sorted(by: { $0.project < $1.project }) {
             var bySchedule: [String: [Server]] = [:]
             for server in project.servers.sorted(by: { $0.id < $1.id }) {
@@ -161,16 +164,18 @@ public enum AutoStopPlanner {
                     plan.handled.append(.init(schedule: name, project: project.project, boundary: boundary, missed: handledBoundaries[key] != nil))
                 case .act(let action, let boundary):
                     var ids: [String] = []
+                    var busy = 0
                     for server in servers {
                         if let reason = blocker(server, for: action) {
                             if reason != "already" {
                                 plan.skip(project.project, server, name, reason, "\(server.status.rawValue)/\(server.taskState ?? "-")")
                             }
+                            if reason == "busy" { busy += 1 }
                             continue
                         }
                         ids.append(server.id)
                     }
-                    wanted.append((project.project, name, action, boundary, ids))
+                    wanted.append((project.project, name, action, boundary, ids, busy))
                 }
             }
         }
@@ -192,7 +197,8 @@ public enum AutoStopPlanner {
                         project: item.project, schedule: item.schedule, action: item.action,
                         serverIds: Array(ids[start..<min(start + limits.batchSize, ids.count)]), boundary: item.boundary, dryRun: scheduleDryRun))
             }
-            if ids.count == item.ids.count, let boundary = item.boundary {
+            if item.boundary != nil { plan.waiting += item.busy }
+            if ids.count == item.ids.count, item.busy == 0, let boundary = item.boundary {
                 plan.handled.append(.init(schedule: item.schedule, project: item.project, boundary: boundary, missed: false))
             }
         }

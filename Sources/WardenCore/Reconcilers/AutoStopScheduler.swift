@@ -74,8 +74,9 @@ public final class AutoStopScheduler: Reconciler {
         }
         let verb = settings.dryRun ? "would act on" : "acted on"
         return ReconcileReport(
-            summary: "\(observed.reduce(0) { $0 + $1.servers.count }) servers read, \(verb) \(acted), \(plan.skips.count) left alone, \(plan.deferred) deferred",
-            actions: acted, failures: failures, wakeAt: plan.nextBoundary, moreWork: plan.deferred > 0)
+            summary:
+                "\(observed.reduce(0) { $0 + $1.servers.count }) servers read, \(verb) \(acted), \(plan.skips.count) left alone, \(plan.deferred) deferred, \(plan.waiting) waiting for a task to end",
+            actions: acted, failures: failures, wakeAt: plan.nextBoundary, moreWork: plan.deferred > 0 || plan.waiting > 0)
     }
 
     struct ActResult: Sendable {
