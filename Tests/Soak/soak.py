@@ -45,6 +45,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOOPS = ["flavors", "maintenance", "quota", "schedule", "stuck"]
 SCHEDULES = ["office-hours", "weeknights", "lab"]  # the names ecs-sim's fleet generator tags with
 ACTIONS = ("BatchStopServers", "BatchStartServers")
+BATCH_PATH = re.compile(r"^/v1/[^/]+/cloudservers/action$")
+
+
+def is_batch(record):
+    """A batch power action in the simulator's request log. Calls refused before routing (injected
+    5xx, throttling, outage, bad credentials) carry no operation name, so the path counts too."""
+    return record.get("operation") in ACTIONS or (record.get("method") == "POST" and bool(BATCH_PATH.match(record.get("path", ""))))
+
+
+def batch_label(record):
+    return record.get("operation") or "BatchServerAction"
 
 
 # ============================================================================ recording proxy
@@ -101,6 +112,15 @@ def run_proxy(listen_port, upstream_port, record_path):
             entry = None
             if match:
                 entry = {"t0": t0, "project_id": match.group(1), "token": self.headers.get("X-Client-Token"), "action": None, "servers": []}
+                try:
+                    with open(record_path + ".control") as f:
+                        hold = float(json.load(f).get("hold_batch_seconds", 0))
+                except (OSError, ValueError):
+                    hold = 0.0
+                if hold > 0:
+                    # late delivery: the call reaches the API only after the client has given up on it
+                    entry["held"] = hold
+                    time.sleep(hold)
                 try:
                     parsed = json.loads(body or b"{}")
                     for key in ("os-stop", "os-start", "reboot"):
@@ -656,7 +676,7 @@ class Soak:
                 with self.lock:
                     self.sim_records.extend(records)
                 for record in records:
-                    if record.get("operation") in ACTIONS:
+                    if is_batch(record):
                         self.on_batch_record(record)
             time.sleep(0.05)
 
@@ -677,7 +697,7 @@ class Soak:
             try:
                 time.sleep(max(0.0, record["time"] + delay - time.time()))
                 if self.kill_armed and self.gen is gen:
-                    detail = {"operation": record["operation"], "status": record["status"],
+                    detail = {"operation": batch_label(record), "status": record["status"],
                               "project": self.project_names.get(record.get("project_id"), record.get("project_id")),
                               "record_time": record["time"], "delay_ms": (time.time() - record["time"]) * 1000}
                     self.kill9("batch", detail)
@@ -874,6 +894,30 @@ class Soak:
         self.run_phase(f"latency-4500ms(>request_timeout {self.request_timeout:.0f}s)", {"latencyMs": 4500}, dur(20, 8))
         self.run_phase("drop-30%", {"dropRate": 0.3}, dur(25, 8))
 
+        # Late delivery: batch calls reach the simulator 60 s after the daemon sent them (an API
+        # gateway that queues the call while the daemon times out and gives up: 5 attempts of 3 s,
+        # all with the same X-Client-Token). Aligned so that a boundary falls inside the phase, and
+        # long enough that the daemon's next pass (recovery, then a new plan) is held too. Kills are
+        # off: the phase is about the daemon's own recovery.
+        self.kill_armed = False
+        while self.pending_kill:
+            time.sleep(0.1)
+        wait = (60 - time.time() % 60) - 5
+        self.sleep(wait if wait > 0 else wait + 60)
+
+        def hold_on():
+            with open(self.proxy_records + ".control", "w") as f:
+                json.dump({"hold_batch_seconds": 60}, f)
+
+        phase = self.run_phase("late-delivery(batch calls held 60 s)", None, 80, action=hold_on, check_recovery=False)
+        os.remove(self.proxy_records + ".control")
+        self.sleep(62)  # the last held calls go through
+        phase["end"] = time.time()
+        recovered, first = self.wait_recovery(phase["end"], phase["name"])
+        phase["recovery"], phase["recovery_loops"] = recovered, {k: v - phase["end"] for k, v in first.items()}
+        say(f"  -> late-delivery: {'every loop passed again %.1f s after the last held call' % recovered if recovered is not None else 'NOT recovered'}")
+        self.kill_armed = True
+
         def bad_credentials():
             self.creds_good = False
             self.term_daemon("switch to wrong credentials")
@@ -1039,7 +1083,7 @@ class Soak:
             behind = [(s, p) for s in SCHEDULES for p in self.project_names.values()
                       if latest[s] and marks.get((s, p), 0) < latest[s][0]]
             state = get_json(self.sim_url + "/_sim/state") or {}
-            if behind or self.open_intents_now() or state.get("pending_transitions", 1) != 0:
+            if behind or self.open_intents_now() or state.get("pending_transitions", 1) != 0 or self.unclosed_jobs():
                 continue
             # two passes of the schedule loop since the last restart, and a quiet moment before the next boundary
             nxt = min(b[0] for name in SCHEDULES for b in self.boundaries[name] if b[0] > now)
@@ -1049,6 +1093,15 @@ class Soak:
             if self.final_snapshot is not None:
                 break
         self.settled_at = time.time()
+
+    def unclosed_jobs(self):
+        try:
+            db = sqlite3.connect(f"file:{self.work}/state/state.sqlite?mode=ro", uri=True, timeout=5)
+            n = db.execute("SELECT COUNT(*) FROM watched_jobs WHERE closed_at IS NULL").fetchone()[0]
+            db.close()
+            return n
+        except sqlite3.Error:
+            return 1
 
     def read_marks(self):
         try:
@@ -1206,9 +1259,11 @@ class Soak:
                 f"{first_outcomes.get('accepted', 0)} / {accepted_servers} servers; first outcomes: "
                 + ", ".join(f"{k} {v}" for k, v in sorted(first_outcomes.items()))
                 + "; job results (stuck loop): " + (", ".join(f"{k} {v}" for k, v in sorted(job_results.items())) or "-"))
-        sim_batch = collections.Counter((r["operation"], r["status"]) for r in records if r.get("operation") in ACTIONS)
-        for op in ACTIONS:
-            say(f"   sim log {op}: " + ", ".join(f"HTTP {s or 'dropped'} x{n}" for (o, s), n in sorted(sim_batch.items()) if o == op))
+        sim_batch = collections.Counter((batch_label(r), r["status"]) for r in records if is_batch(r))
+        for op in ACTIONS + ("BatchServerAction",):
+            line = ", ".join(f"HTTP {s or 'dropped'} x{n}" for (o, s), n in sorted(sim_batch.items()) if o == op)
+            if line or op in ACTIONS:
+                say(f"   sim log {op if op in ACTIONS else 'batch actions refused before routing (no operation name)'}: {line or '-'}")
         jobs = {}
         for p in proxy:
             if p.get("job_id"):
@@ -1217,8 +1272,11 @@ class Soak:
                 j["calls"] += 1
         for action in ("stop", "start"):
             js = [j for j in jobs.values() if j["action"] == action]
-            say(f"   proxy {action}: {sum(1 for p in proxy if p['action'] == action)} calls, {len(js)} distinct jobs, "
-                f"{sum(len(j['servers']) for j in js)} server actions, {sum(j['calls'] - 1 for j in js)} replays of a client token")
+            statuses = collections.Counter((p["status"], p.get("error_code")) for p in proxy if p["action"] == action)
+            say(f"   proxy {action}: {sum(statuses.values())} calls ("
+                + ", ".join(f"HTTP {st or 'dropped'}{' ' + code if code else ''} x{n}" for (st, code), n in sorted(statuses.items(), key=str))
+                + f"), {len(js)} distinct jobs, {sum(len(j['servers']) for j in js)} server actions, "
+                f"{sum(j['calls'] - 1 for j in js)} replays of a client token (same job_id again)")
         no_intent = [p for p in proxy if p["action"] in ("stop", "start") and p.get("token") not in intent_by_token]
         checks.check(not no_intent, f"every batch call carried the X-Client-Token of an intent journaled before it ({len(no_intent)} without)"
                      + "".join(f"; {p['action']} at {iso(p['t0'])} token {p.get('token')}" for p in no_intent[:5]))
@@ -1264,32 +1322,18 @@ class Soak:
         say("     client-token replays excluded) made for the same schedule boundary (the intent that carried the job's X-Client-Token).")
         say("   definition B (per server timeline): a stop job reaching a server whose previous effective action was a stop (the earlier")
         say("     stop's sub-job did not FAIL) with no start by the daemon or by a person (/_sim os-start) in between.")
-        per_boundary = collections.defaultdict(set)
-        for j in jobs.values():
-            intent = intent_by_token.get(j["token"])
-            boundary = boundary_of(intent) if intent else "no-intent"
-            schedule = intent["subject"] if intent else "?"
-            for s in j["servers"]:
-                per_boundary[(j["action"], s, schedule, boundary)].add(j["job_id"])
-        twice_a = {k: v for k, v in per_boundary.items() if len(v) > 1 and k[0] == "stop"}
-        started_twice_a = {k: v for k, v in per_boundary.items() if len(v) > 1 and k[0] == "start"}
-        timeline = collections.defaultdict(list)
-        for j in jobs.values():
-            for s in j["servers"]:
-                timeline[s].append((j["t0"], j["action"], j["job_id"]))
-        for ps in self.person_starts:
-            timeline[ps["server"]].append((ps["t"], "person-start", None))
-        twice_b, started_twice_b = [], []
-        for server, events in timeline.items():
-            last = None
-            for t, action, job_id in sorted(events, key=lambda e: e[0]):
-                status = sub.get((job_id, server), (None, None))[0] if job_id else "SUCCESS"
-                if action == "stop" and last and last[0] == "stop":
-                    twice_b.append((server, last, (t, job_id, status)))
-                if action == "start" and last and last[0] == "start":
-                    started_twice_b.append((server, last, (t, job_id, status)))
-                if status != "FAIL":
-                    last = ("stop" if action == "stop" else "start", t, job_id)
+        twice_a, started_twice_a, twice_b, started_twice_b, per_boundary, timeline = double_actions(
+            jobs, sub, self.person_starts, lambda token: (lambda i: (i["subject"], boundary_of(i)) if i else ("?", "no-intent"))(intent_by_token.get(token)))
+        synthetic = {
+            "j1": {"job_id": "j1", "action": "stop", "t0": 1.0, "servers": ["s1", "s2"], "token": "a"},
+            "j2": {"job_id": "j2", "action": "stop", "t0": 2.0, "servers": ["s1"], "token": "b"},
+            "j3": {"job_id": "j3", "action": "stop", "t0": 3.0, "servers": ["s3"], "token": "c"},
+            "j4": {"job_id": "j4", "action": "stop", "t0": 4.0, "servers": ["s3"], "token": "d"},
+        }
+        synthetic_sub = {("j3", "s3"): ("FAIL", "Ecs.0226")}
+        got = double_actions(synthetic, synthetic_sub, [], lambda token: ("lab", "2026-01-01T00:00:00Z"))
+        checks.check(len(got[0]) == 1 and len(got[2]) == 1 and list(got[0])[0][1] == "s1",
+                     "the double-stop detector flags a synthetic double stop (s1 in two stop jobs of one boundary) and not a retry after a FAILed sub-job")
         # journal view: distinct accepted job ids per (server, boundary)
         journal_pb = collections.defaultdict(set)
         for e in intents:
@@ -1301,8 +1345,18 @@ class Soak:
         stop_pairs = [len(v) for k, v in per_boundary.items() if k[0] == "stop"]
         say(f"   {len(stop_pairs)} (server, stop boundary) pairs acted on; most distinct stop jobs for one pair: {max(stop_pairs or [0])}; "
             f"{len(timeline)} servers in {len(jobs)} jobs; {len(self.person_starts)} servers started by a person")
+        held_tokens = {p["token"] for p in proxy if p.get("held")}
         for (action, s, schedule, boundary), v in list(twice_a.items())[:10]:
-            say(f"   A: server {s} ({schedule} @ {boundary}) in stop jobs {sorted(v)}")
+            say(f"   A: server {s} ({self.project_names.get(jobs[next(iter(v))]['project_id'])}, {schedule} @ {boundary}) in {len(v)} stop jobs:")
+            for job_id in sorted(v, key=lambda i: jobs[i]["t0"]):
+                j = jobs[job_id]
+                intent = intent_by_token.get(j["token"])
+                outs = outcomes_by_intent.get(intent["seq"], []) if intent else []
+                calls = [p for p in proxy if p.get("job_id") == job_id]
+                say(f"      job {job_id}: first call {iso(j['t0'])} (answered by the simulator {iso(calls[0]['t1']) if calls else '?'}"
+                    f"{', held by the proxy' if j['token'] in held_tokens else ''}), sub-job {sub.get((job_id, s), ('?',))[0]}, "
+                    f"intent {intent and intent['seq']} written by the pass of {intent and iso(intent['at'])} -> "
+                    f"{', '.join(o['result'] + (' (' + o['message'][:70] + ')' if o['result'] not in ('accepted', 'success') else '') for o in outs) or 'NO OUTCOME'}")
         for server, last, cur in twice_b[:10]:
             say(f"   B: server {server}: stop job {last[2]} at {iso(last[1])} then stop job {cur[1]} at {iso(cur[0])} (sub-job {cur[2]})")
         checks.check(not twice_a and not twice_b and not journal_twice,
@@ -1404,6 +1458,48 @@ class Soak:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+
+
+def double_actions(jobs, sub, person_starts, boundary_of_token):
+    """Servers acted on twice.
+
+    A (per boundary): (action, server, schedule, boundary) -> distinct job ids, for keys with more than
+    one job; the boundary is the one of the intent whose X-Client-Token the job's call carried.
+    B (per server timeline): a stop job reaching a server whose previous effective action was a stop
+    (the previous stop's sub-job did not FAIL) with no start (by the daemon or a person) in between;
+    likewise for starts."""
+    per_boundary = collections.defaultdict(set)
+    for j in jobs.values():
+        schedule, boundary = boundary_of_token(j["token"])
+        for server in j["servers"]:
+            per_boundary[(j["action"], server, schedule, boundary)].add(j["job_id"])
+
+    def repeated(key, ids):
+        # a second job counts once an earlier job of the same key did not FAIL for this server
+        ordered = sorted(ids, key=lambda i: jobs[i]["t0"])
+        effective = [i for i in ordered[:-1] if sub.get((i, key[1]), (None,))[0] != "FAIL"]
+        return bool(effective) and any(jobs[i]["t0"] > jobs[effective[0]]["t0"] for i in ordered)
+
+    twice_a = {k: v for k, v in per_boundary.items() if len(v) > 1 and k[0] == "stop" and repeated(k, v)}
+    started_twice_a = {k: v for k, v in per_boundary.items() if len(v) > 1 and k[0] == "start" and repeated(k, v)}
+    timeline = collections.defaultdict(list)
+    for j in jobs.values():
+        for server in j["servers"]:
+            timeline[server].append((j["t0"], j["action"], j["job_id"]))
+    for ps in person_starts:
+        timeline[ps["server"]].append((ps["t"], "person-start", None))
+    twice_b, started_twice_b = [], []
+    for server, events in timeline.items():
+        last = None
+        for t, action, job_id in sorted(events, key=lambda e: e[0]):
+            status = sub.get((job_id, server), (None, None))[0] if job_id else "SUCCESS"
+            if action == "stop" and last and last[0] == "stop":
+                twice_b.append((server, last, (t, job_id, status)))
+            if action == "start" and last and last[0] == "start":
+                started_twice_b.append((server, last, (t, job_id, status)))
+            if status != "FAIL":
+                last = ("stop" if action == "stop" else "start", t, job_id)
+    return twice_a, started_twice_a, twice_b, started_twice_b, per_boundary, timeline
 
 
 def main():

@@ -269,3 +269,22 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
         }
     }
 }
+
+@Suite struct PendingIntentTests {
+    /// Found by the soak: a stop whose answer never came back was planned again under a new token,
+    /// and both calls were carried out. Servers of an open intent are left to its own resend.
+    @Test func serversOfAnOpenIntentAreNotPlannedAgain() {
+        let schedule = officeHours()
+        let servers = ["a", "b"].map {
+            Server(id: $0, name: $0, status: .active, vmState: "active", tags: ["warden-schedule=office"], locked: false)
+        }
+        let plan = AutoStopPlanner.plan(
+            projects: [ProjectServers(project: "main", servers: servers)], schedules: ["office": schedule], tags: ScheduleTagKeys(),
+            limits: AutoStopLimits(), handledBoundaries: [:], snoozes: [:], dryRun: false, now: stopBoundary.addingTimeInterval(30),
+            pendingIntents: ["main": ["a"]])
+        #expect(plan.batches.flatMap(\.serverIds) == ["b"])
+        #expect(plan.skips.map(\.reason) == ["pending_intent"])
+        #expect(plan.handled.isEmpty)  // the boundary stays open until the intent is resolved
+        #expect(plan.waiting == 1)
+    }
+}

@@ -118,7 +118,8 @@ public enum AutoStopPlanner {
         handledBoundaries: [ScheduleMarkKey: Date],
         snoozes: [String: Set<String>],
         dryRun: Bool,
-        now: Date
+        now: Date,
+        pendingIntents: [String: Set<String>] = [:]
     ) -> AutoStopPlan {
         var plan = AutoStopPlan()
         let evaluators = schedules.mapValues { ScheduleEvaluator(schedule: $0) }
@@ -166,6 +167,13 @@ public enum AutoStopPlanner {
                     var ids: [String] = []
                     var busy = 0
                     for server in servers {
+                        // A call for this server may still be in flight (an intent without outcome):
+                        // only its own resend, with the same token, may act on it.
+                        if pendingIntents[project.project]?.contains(server.id) == true {
+                            plan.skip(project.project, server, name, "pending_intent", "an earlier call for it has no answer yet")
+                            busy += 1
+                            continue
+                        }
                         if let reason = blocker(server, for: action) {
                             if reason != "already" {
                                 plan.skip(project.project, server, name, reason, "\(server.status.rawValue)/\(server.taskState ?? "-")")

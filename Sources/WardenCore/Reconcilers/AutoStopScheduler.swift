@@ -47,7 +47,11 @@ public final class AutoStopScheduler: Reconciler {
         if !projects.isEmpty && observed.isEmpty {
             throw WardenError.allPartsFailed(loop: name, failures: failures)
         }
-        let plan = try await makePlan(observed: observed, settings: settings, now: now)
+        var pending: [String: Set<String>] = [:]
+        for intent in (try? await context.store.openIntents(loop: name)) ?? [] {
+            if let project = intent.project { pending[project, default: []].formUnion(intent.servers) }
+        }
+        let plan = try await makePlan(observed: observed, settings: settings, now: now, pendingIntents: pending)
         lastPlan.withLock { $0 = plan }
         await report(plan, settings: settings)
 
@@ -119,7 +123,7 @@ public final class AutoStopScheduler: Reconciler {
     }
 
     /// The plan for the servers observed now, with the stored marks and snoozes.
-    func makePlan(observed: [ProjectServers], settings: WardenSettings, now: Date) async throws -> AutoStopPlan {
+    func makePlan(observed: [ProjectServers], settings: WardenSettings, now: Date, pendingIntents: [String: Set<String>] = [:]) async throws -> AutoStopPlan {
         let store = context.store
         var marks: [ScheduleMarkKey: Date] = [:]
         for project in observed {
@@ -133,7 +137,7 @@ public final class AutoStopScheduler: Reconciler {
         for snooze in try await store.activeSnoozes(at: now) { snoozes[snooze.project, default: []].insert(snooze.serverId) }
         return AutoStopPlanner.plan(
             projects: observed, schedules: settings.schedules, tags: settings.tags, limits: settings.autoStop, handledBoundaries: marks,
-            snoozes: snoozes, dryRun: settings.dryRun, now: now)
+            snoozes: snoozes, dryRun: settings.dryRun, now: now, pendingIntents: pendingIntents)
     }
 
     /// Sends (or, in dry-run, journals) one batch. Returns the servers acted on.
