@@ -6,7 +6,11 @@
 # re-send is ambiguous too, and the pass then plans the boundary afresh), so when the first call is
 # finally carried out, the servers receive two stop jobs.
 #
-#   Tests/Soak/repro-late-delivery.sh [BIN_DIR] [SPEED]   (default .build/debug, speed 1; ~3.5 min)
+#   Tests/Soak/repro-late-delivery.sh [BIN_DIR] [SPEED] [TOUCH]   (default .build/debug, speed 1; ~3.5 min)
+#
+# Variants: SPEED 240 (the simulator's clock runs ahead, so recovery believes every server changed);
+# TOUCH=1 (at speed 1: 10 s after the boundary a person adds a tag to one of the servers through the
+# ECS API, which moves its `updated` time, while the stop call is still held).
 #
 # Setup: ecs-sim (speed 1: the simulated clock is the real one, so this is not a clock artefact)
 # with 3 running servers tagged warden-schedule=repro; the soak's recording proxy (soak.py proxy)
@@ -20,6 +24,7 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BIN_DIR="$(cd "${1:-$here/../../.build/debug}" && pwd)"
 SPEED="${2:-1}"
+TOUCH="${3:-0}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/ecs-warden-repro.XXXXXX")"
 pids=()
 cleanup() {
@@ -42,9 +47,9 @@ python3 "$here/soak.py" proxy "$proxy_port" "$sim_port" "$work/actions.jsonl" >"
 pids+=($!)
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$proxy_port/_sim/state" >/dev/null 2>&1 && break; sleep 0.1; done
 
-python3 - "$sim_port" "$proxy_port" "$work" "$BIN_DIR" <<'EOF'
+python3 - "$sim_port" "$proxy_port" "$work" "$BIN_DIR" "$TOUCH" <<'EOF'
 import datetime, json, os, socket, sqlite3, subprocess, sys, time, urllib.request
-sim_port, proxy_port, work, bin_dir = sys.argv[1:5]
+sim_port, proxy_port, work, bin_dir, touch = sys.argv[1:6]
 sim = f"http://127.0.0.1:{sim_port}"
 fmt = lambda t: datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%H:%M:%S")
 
@@ -83,12 +88,19 @@ daemon = subprocess.Popen([f"{bin_dir}/ecs-warden", "run", "--config", f"{work}/
                           stdout=open(f"{work}/daemon.log", "wb"), stderr=subprocess.STDOUT)
 open(f"{work}/daemon.pid", "w").write(str(daemon.pid))
 print(f"servers {servers}; stop boundary {fmt(stop)} UTC in {stop - time.time():.0f} s; batch calls held 60 s by the proxy", flush=True)
+body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "sim-user", "password": "sim-password", "domain": {"name": "d"}}}},
+                 "scope": {"project": {"id": project}}}}
+if touch == "1":
+    time.sleep(max(0, stop + 10 - time.time()))
+    token = call("POST", f"{sim}/v3/auth/tokens", body)[1]["X-Subject-Token"]
+    req = urllib.request.Request(f"{sim}/v1/{project}/servers/{servers[0]}/tags/action", method="POST",
+                                 data=json.dumps({"action": "create", "tags": [{"key": "note", "value": "edited-by-a-person"}]}).encode(),
+                                 headers={"Content-Type": "application/json", "X-Auth-Token": token})
+    print(f"{fmt(time.time())} a person adds the tag note=edited-by-a-person to {servers[0][:8]}: HTTP {urllib.request.urlopen(req, timeout=10).status}", flush=True)
 time.sleep(max(0, stop + 90 - time.time()))
 os.remove(f"{work}/actions.jsonl.control")
 print(f"{fmt(time.time())} hold lifted", flush=True)
 time.sleep(max(0, stop + 150 - time.time()))
-body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "sim-user", "password": "sim-password", "domain": {"name": "d"}}}},
-                 "scope": {"project": {"id": project}}}}
 token = call("POST", f"{sim}/v3/auth/tokens", body)[1]["X-Subject-Token"]
 calls = [json.loads(l) for l in open(f"{work}/actions.jsonl")]
 jobs = {}

@@ -698,7 +698,7 @@ class Soak:
                 time.sleep(max(0.0, record["time"] + delay - time.time()))
                 if self.kill_armed and self.gen is gen:
                     detail = {"operation": batch_label(record), "status": record["status"],
-                              "project": self.project_names.get(record.get("project_id"), record.get("project_id")),
+                              "project": self.project_names.get(record.get("project_id") or record.get("path", "/v1/?").split("/")[2], "?"),
                               "record_time": record["time"], "delay_ms": (time.time() - record["time"]) * 1000}
                     self.kill9("batch", detail)
             finally:
@@ -1346,24 +1346,34 @@ class Soak:
         say(f"   {len(stop_pairs)} (server, stop boundary) pairs acted on; most distinct stop jobs for one pair: {max(stop_pairs or [0])}; "
             f"{len(timeline)} servers in {len(jobs)} jobs; {len(self.person_starts)} servers started by a person")
         held_tokens = {p["token"] for p in proxy if p.get("held")}
-        for (action, s, schedule, boundary), v in list(twice_a.items())[:10]:
-            say(f"   A: server {s} ({self.project_names.get(jobs[next(iter(v))]['project_id'])}, {schedule} @ {boundary}) in {len(v)} stop jobs:")
-            for job_id in sorted(v, key=lambda i: jobs[i]["t0"]):
-                j = jobs[job_id]
-                intent = intent_by_token.get(j["token"])
-                outs = outcomes_by_intent.get(intent["seq"], []) if intent else []
-                calls = [p for p in proxy if p.get("job_id") == job_id]
-                say(f"      job {job_id}: first call {iso(j['t0'])} (answered by the simulator {iso(calls[0]['t1']) if calls else '?'}"
-                    f"{', held by the proxy' if j['token'] in held_tokens else ''}), sub-job {sub.get((job_id, s), ('?',))[0]}, "
-                    f"intent {intent and intent['seq']} written by the pass of {intent and iso(intent['at'])} -> "
-                    f"{', '.join(o['result'] + (' (' + o['message'][:70] + ')' if o['result'] not in ('accepted', 'success') else '') for o in outs) or 'NO OUTCOME'}")
-        for server, last, cur in twice_b[:10]:
-            say(f"   B: server {server}: stop job {last[2]} at {iso(last[1])} then stop job {cur[1]} at {iso(cur[0])} (sub-job {cur[2]})")
+        def show_groups(label, found):
+            groups = collections.defaultdict(list)
+            for (action, server, schedule, boundary), v in found.items():
+                groups[(action, schedule, boundary, tuple(sorted(v, key=lambda i: jobs[i]["t0"])))].append(server)
+            for (action, schedule, boundary, job_ids), servers in list(groups.items())[:6]:
+                say(f"   {label}: {len(servers)} servers of {self.project_names.get(jobs[job_ids[0]]['project_id'])} ({schedule} @ {boundary}, "
+                    f"e.g. {servers[0]}) each in the same {len(job_ids)} {action} jobs:")
+                for job_id in job_ids:
+                    j = jobs[job_id]
+                    intent = intent_by_token.get(j["token"])
+                    outs = outcomes_by_intent.get(intent["seq"], []) if intent else []
+                    calls = [p for p in proxy if p.get("job_id") == job_id]
+                    say(f"      job {job_id}: token {j['token'][:8]}, first call {iso(j['t0'])}{' held by the proxy' if j['token'] in held_tokens else ''}, "
+                        f"answered by the simulator {iso(calls[0]['t1']) if calls else '?'} ({len(calls)} calls), sub-job {sub.get((job_id, servers[0]), ('?',))[0]}; "
+                        f"intent {intent and intent['seq']} (pass of {intent and iso(intent['at'])}) -> "
+                        f"{', '.join(o['result'] + (' (' + o['message'][:60] + '…)' if o['result'] not in ('accepted', 'success') else '') for o in outs) or 'NO OUTCOME'}")
+
+        show_groups("A stop", twice_a)
+        pairs = collections.Counter((last[2], cur[1]) for server, last, cur in twice_b)
+        for (first_job, second_job), n in list(pairs.items())[:10]:
+            say(f"   B stop: {n} servers: stop job {first_job[:12]} then stop job {second_job[:12]} with no start in between")
         checks.check(not twice_a and not twice_b and not journal_twice,
                      f"servers stopped twice: {len(twice_a)} by definition A, {len(twice_b)} by definition B, "
                      f"{len(journal_twice)} in the journal (distinct accepted job ids per server and boundary); must be 0")
-        for server, last, cur in started_twice_b[:5]:
-            say(f"   start twice: server {server}: start job {last[2]} then {cur[1]} ({cur[2]})")
+        show_groups("A start", started_twice_a)
+        pairs = collections.Counter((last[2], cur[1]) for server, last, cur in started_twice_b)
+        for (first_job, second_job), n in list(pairs.items())[:10]:
+            say(f"   B start: {n} servers: start job {first_job[:12]} then start job {second_job[:12]} with no stop in between")
         checks.check(not started_twice_a and not started_twice_b,
                      f"servers started twice: {len(started_twice_a)} by definition A, {len(started_twice_b)} by definition B; must be 0")
         for ps in self.person_starts:

@@ -23,13 +23,20 @@
 # Phases (each fault is followed by a bounded wait for every loop's first successful pass, which is
 # the recovery time): warm-up; 5xx at 50% (503) and 100% (500); throttling 429 Common.1503 and
 # 202 Common.0024; latency 1.5 s and 4.5 s (above the 3 s request timeout: the call is done but
-# the answer is lost); 30% dropped connections; a restart with a wrong SK and a wrong IAM password,
-# then the right ones; IAM token revocation x3; SIGHUP with an invalid file (x2) and a valid one;
+# the answer is lost); 30% dropped connections; late delivery (the proxy holds batch calls 60 s
+# before forwarding them, so the simulator carries a call out after the daemon gave up on it and
+# after the daemon's next pass); a restart with a wrong SK and a wrong IAM password, then the right
+# ones; IAM token revocation x3; SIGHUP with an invalid file (x2) and a valid one;
 # a clean SIGTERM restart; one long-lived process through the API outage ('error' then 'drop',
 # with SIGHUPs and a revocation inside it) with RSS at equivalent idle points before and after;
 # kill -9 0-500 ms after a BatchStopServers/BatchStartServers shows in the simulator's request log
 # (at most 3 per minute, restart each time) throughout the non-outage phases, until at least 10;
 # kill -9 at random moments; a person starting servers by hand after a stop boundary.
+#
+# Reproductions of daemon bugs the soak found (each prints REPRODUCED / NOT REPRODUCED):
+#   repro-late-delivery.sh [BIN_DIR] [SPEED]  a second stop job for the same servers and boundary
+#                                             under a new X-Client-Token after a late-delivered call
+#   repro-busy-boundary.sh [BIN_DIR]          a server busy at its boundary never acted on
 #
 # Checks at the end: recovery after every fault, enough kills, no unexpected exit, sd_notify,
 # SIGHUP counters (ecs_warden_config_reloads_total), IAM token refresh, every batch call carries a
