@@ -253,7 +253,9 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             let scheduler = AutoStopScheduler(context: h.context)
             let first = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
             #expect(first.actions == 1)
-            #expect(first.moreWork)
+            // Looked at again soon, not every few seconds: 10 s right after the boundary.
+            #expect(!first.moreWork)
+            #expect(first.wakeAt == stopBoundary.addingTimeInterval(11))
             #expect(try await h.context.store.lastHandledBoundary(schedule: "office", project: "main") == nil)
             await h.settle()
             #expect(await h.status(calm) == "SHUTOFF")
@@ -281,10 +283,137 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
         let plan = AutoStopPlanner.plan(
             projects: [ProjectServers(project: "main", servers: servers)], schedules: ["office": schedule], tags: ScheduleTagKeys(),
             limits: AutoStopLimits(), handledBoundaries: [:], snoozes: [:], dryRun: false, now: stopBoundary.addingTimeInterval(30),
-            pendingIntents: ["main": ["a"]])
+            calls: [JournaledCall(project: "main", schedule: "office", action: .stop, at: stopBoundary.addingTimeInterval(1), servers: ["a"], state: .open)])
         #expect(plan.batches.flatMap(\.serverIds) == ["b"])
         #expect(plan.skips.map(\.reason) == ["pending_intent"])
         #expect(plan.handled.isEmpty)  // the boundary stays open until the intent is resolved
         #expect(plan.waiting == 1)
+    }
+}
+
+@Suite struct ActedOnThisBoundaryTests {
+    func plan(_ calls: [JournaledCall], policy: ManualActionPolicy = .boundariesOnly, at offset: TimeInterval = 60) -> AutoStopPlan {
+        let servers = ["a", "b"].map {
+            Server(id: $0, name: $0, status: .active, vmState: "active", tags: ["warden-schedule=office"], locked: false)
+        }
+        return AutoStopPlanner.plan(
+            projects: [ProjectServers(project: "main", servers: servers)], schedules: ["office": officeHours(policy: policy)], tags: ScheduleTagKeys(),
+            limits: AutoStopLimits(), handledBoundaries: [:], snoozes: [:], dryRun: false, now: stopBoundary.addingTimeInterval(offset), calls: calls)
+    }
+
+    func call(_ state: JournaledCall.State, at offset: TimeInterval = 1, action: ScheduleAction = .stop) -> JournaledCall {
+        JournaledCall(project: "main", schedule: "office", action: action, at: stopBoundary.addingTimeInterval(offset), servers: ["a"], state: state)
+    }
+
+    /// A server named by an accepted or unknown stop of this boundary is running again (a person
+    /// started it, or a late call is still to land): it is not stopped a second time.
+    @Test func aCallThatMayHaveBeenCarriedOutHoldsItsServersForTheBoundary() {
+        for state in [JournaledCall.State.accepted, .ambiguous] {
+            let plan = plan([call(state)])
+            #expect(plan.batches.flatMap(\.serverIds) == ["b"])
+            #expect(plan.skips.map(\.reason) == ["acted_on"])
+            #expect(plan.waiting == 0)
+            #expect(plan.handled.count == 1)
+        }
+    }
+
+    /// A clear refusal did nothing; a call of the previous boundary or of the other action is another matter.
+    @Test func refusedOlderOrOtherCallsHoldNothing() {
+        for calls in [[call(.refused)], [call(.accepted, at: -3600)], [call(.accepted, action: .start)]] {
+            #expect(plan(calls).batches.flatMap(\.serverIds) == ["a", "b"])
+        }
+    }
+
+    /// Enforcing re-acts by design (a person's start is undone), except right after a call whose fate is unknown.
+    @Test func enforceIsHeldOnlyByCallsOfUnknownFate() {
+        // 20:00 Berlin, between boundaries: enforce wants the servers stopped.
+        #expect(plan([call(.accepted, at: 5000)], policy: .enforce, at: 7200).batches.flatMap(\.serverIds) == ["a", "b"])
+        #expect(plan([call(.ambiguous, at: 5000)], policy: .enforce, at: 7200).batches.flatMap(\.serverIds) == ["b"])
+        // Past the grace period (1 h) the unknown call holds nothing any more.
+        #expect(plan([call(.ambiguous, at: 5000)], policy: .enforce, at: 5000 + 3700).batches.flatMap(\.serverIds) == ["a", "b"])
+    }
+
+    @Test func waitingServersAreLookedAtLessOftenAsTimeGoesBy() {
+        #expect(AutoStopPlanner.waitingRecheckDelay(sinceBoundary: 1) == 10)
+        #expect(AutoStopPlanner.waitingRecheckDelay(sinceBoundary: 120) == 30)
+        #expect(AutoStopPlanner.waitingRecheckDelay(sinceBoundary: 3000) == 300)
+    }
+}
+
+@Suite struct LateDeliveryRecoveryTests {
+    /// Two office servers and a stop intent for both without an outcome.
+    func twoServersWithAnUnansweredStop(_ h: WardenHarness, at now: Date, token: String) async throws -> ([String], Int64) {
+        let ids = [await h.addServer("web-1", tags: ["warden-schedule": "office"]), await h.addServer("web-2", tags: ["warden-schedule": "office"])]
+        let seq = try await h.context.store.append(
+            JournalEntry(
+                at: now, kind: .intent, loop: "schedule", project: "main", subject: "office", action: "stop", clientToken: token,
+                servers: ids, result: "pending", message: "stop 2 servers of office"))
+        return (ids, seq)
+    }
+
+    /// Found by the soak: a stop got no answer; recovery saw the servers' `updated` time move (a
+    /// person added a tag; or the cloud's clock ran ahead) and closed the intent as if the call had
+    /// gone out; the same pass then stopped the servers under a new token, and the late call
+    /// stopped them again. Now: the servers are still as planned, so the same token is re-sent, and
+    /// the late call is the same request.
+    @Test func anUnansweredStopIsResentWithItsTokenEvenAfterAnEdit() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let now = stopBoundary.addingTimeInterval(1)
+            let (ids, seq) = try await twoServersWithAnUnansweredStop(h, at: now, token: "tok-late-1")
+            await h.region.advanceTime(by: 30)
+            try await h.context.projects[0].client.addServerTags(serverId: ids[0], tags: [ServerTag(key: "note", value: "edited-by-a-person")])
+            let scheduler = AutoStopScheduler(context: h.context)
+            _ = try await scheduler.reconcile(now: now.addingTimeInterval(60))
+            // The held call is finally delivered.
+            let late = try await h.context.projects[0].client.batchAction(.stop(.soft), serverIds: ids, clientToken: "tok-late-1")
+            _ = try await scheduler.reconcile(now: now.addingTimeInterval(120))
+            await h.settle()
+            let outcomes = try await h.context.store.outcomes(of: seq)
+            #expect(outcomes.first?.result == "accepted")
+            #expect(outcomes.first?.jobId == late.jobId)
+            let jobs = await h.region.requests().filter { $0.operation == "BatchStopServers" && $0.status == 200 }
+            #expect(jobs.count == 2)  // the resend and the late call: one job
+            for id in ids { #expect(await h.status(id) == "SHUTOFF") }
+            #expect(try await h.context.store.openIntents().isEmpty)
+        }
+    }
+
+    /// The call without an answer was carried out for one server (a person stopped it, or part of a
+    /// late call landed); the other is still running. The intent is closed as unknown and the
+    /// running server is not stopped under a new token for the same boundary.
+    @Test func serversOfAnUnknownCallAreNotStoppedAgainUnderANewToken() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let now = stopBoundary.addingTimeInterval(1)
+            let (ids, seq) = try await twoServersWithAnUnansweredStop(h, at: now, token: "tok-late-2")
+            try await h.region.setServerState(projectId: h.project, serverId: ids[0], vmState: "stopped", taskState: .some(nil), locked: nil)
+            let scheduler = AutoStopScheduler(context: h.context)
+            let report = try await scheduler.reconcile(now: now.addingTimeInterval(60))
+            #expect(report.actions == 0)
+            #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.isEmpty)
+            #expect(try await h.context.store.outcomes(of: seq).first?.result == "unknown")
+            #expect(scheduler.latestPlan()?.skips.map(\.reason) == ["acted_on"])
+            #expect(try await h.events(action: "recovery-unknown").first?.message.contains("\(ids[0]): already") == true)
+            #expect(await h.status(ids[1]) == "ACTIVE")
+        }
+    }
+
+    /// A person starts a server right after the stop while another server keeps the boundary open
+    /// (busy): the person is not fought.
+    @Test func aPersonsStartIsNotUndoneWhileTheBoundaryWaitsForABusyServer() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let calm = await h.addServer("web-1", tags: ["warden-schedule": "office"])
+            let busy = await h.addServer("web-2", tags: ["warden-schedule": "office"])
+            try await h.region.setServerState(projectId: h.project, serverId: busy, vmState: "active", taskState: .some("rebooting"), locked: nil)
+            let scheduler = AutoStopScheduler(context: h.context)
+            #expect(try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1)).actions == 1)
+            await h.settle()
+            #expect(await h.status(calm) == "SHUTOFF")
+            _ = try await h.context.projects[0].client.batchAction(.start, serverIds: [calm])
+            await h.settle()
+            #expect(await h.status(calm) == "ACTIVE")
+            let second = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(60))
+            #expect(second.actions == 0)
+            #expect(await h.status(calm) == "ACTIVE")
+        }
     }
 }

@@ -63,7 +63,7 @@ public struct AutoStopPlan: Sendable, Equatable {
     }
 
     /// A server deliberately left alone, and why (`ignored`, `snoozed`, `unknown_schedule`,
-    /// `malformed_snooze`, `busy`, `locked`).
+    /// `malformed_snooze`, `busy`, `locked`, `not_actionable`, `pending_intent`, `acted_on`).
     public struct Skip: Sendable, Equatable {
         public var project: String
         public var serverId: String
@@ -93,11 +93,59 @@ public struct AutoStopPlan: Sendable, Equatable {
     /// Servers in a transient task state at a boundary: the boundary stays open (within its grace)
     /// so they are acted on once the task is over, instead of being skipped for the whole period.
     public var waiting = 0
+    /// When servers are waiting: when to look again (sooner right after the boundary, then less
+    /// often, so a server stuck in a task for an hour does not make the loop list the fleet every
+    /// few seconds).
+    public var recheckAt: Date?
     /// The next boundary of any schedule.
     public var nextBoundary: Date?
 
     /// Servers the plan would act on.
     public var actionCount: Int { batches.reduce(0) { $0 + $1.serverIds.count } }
+}
+
+/// A stop or start call of the scheduler as the journal knows it. A server named in a call that
+/// may have been carried out is never acted on again for the same boundary under a new
+/// `X-Client-Token`: a late-delivered call would otherwise stop it twice, and a person who started
+/// it after the stop would be fought.
+public struct JournaledCall: Sendable, Equatable {
+    /// What the journal says of the call.
+    public enum State: String, Sendable {
+        /// The intent has no outcome yet: the call may still be in flight; only its own resend (same
+        /// token) may act on its servers.
+        case open
+        /// The cloud answered with a job.
+        case accepted
+        /// A clear refusal: nothing was done.
+        case refused
+        /// Closed without knowing whether the cloud carried it out.
+        case ambiguous
+    }
+
+    public var project: String
+    public var schedule: String
+    public var action: ScheduleAction
+    /// When the intent was written (the pass's time, after the boundary it acts on).
+    public var at: Date
+    public var servers: Set<String>
+    public var state: State
+
+    public init(project: String, schedule: String, action: ScheduleAction, at: Date, servers: Set<String>, state: State) {
+        self.project = project
+        self.schedule = schedule
+        self.action = action
+        self.at = at
+        self.servers = servers
+        self.state = state
+    }
+
+    /// The state of an intent from the results of its outcomes.
+    public static func state(outcomeResults results: [String]) -> State {
+        if results.isEmpty { return .open }
+        if results.contains("error") { return .refused }
+        if results.contains("accepted") { return .accepted }
+        return .ambiguous
+    }
 }
 
 /// The pure decision code of tag-based auto-stop/start.
@@ -110,6 +158,7 @@ public enum AutoStopPlanner {
     ///   - handledBoundaries: the last boundary handled per (schedule, project).
     ///   - snoozes: stored snoozes in force (project → server ids).
     ///   - dryRun: global dry-run.
+    ///   - calls: the scheduler's journaled calls of the last grace period.
     public static func plan(
         projects: [ProjectServers],
         schedules: [String: Schedule],
@@ -119,9 +168,11 @@ public enum AutoStopPlanner {
         snoozes: [String: Set<String>],
         dryRun: Bool,
         now: Date,
-        pendingIntents: [String: Set<String>] = [:]
+        calls: [JournaledCall] = []
     ) -> AutoStopPlan {
         var plan = AutoStopPlan()
+        var inFlight: [String: Set<String>] = [:]
+        for call in calls where call.state == .open { inFlight[call.project, default: []].formUnion(call.servers) }
         let evaluators = schedules.mapValues { ScheduleEvaluator(schedule: $0) }
         plan.nextBoundary = evaluators.values.compactMap { $0.nextBoundary(after: now)?.date }.min()
         var wanted: [(project: String, schedule: String, action: ScheduleAction, boundary: Date?, ids: [String], busy: Int)] = []
@@ -164,12 +215,14 @@ public enum AutoStopPlanner {
                 case .missed(let boundary):
                     plan.handled.append(.init(schedule: name, project: project.project, boundary: boundary, missed: handledBoundaries[key] != nil))
                 case .act(let action, let boundary):
+                    let actedOn = serversAlreadyActedOn(
+                        calls, project: project.project, schedule: name, action: action, boundary: boundary, grace: limits.boundaryGrace, now: now)
                     var ids: [String] = []
                     var busy = 0
                     for server in servers {
                         // A call for this server may still be in flight (an intent without outcome):
                         // only its own resend, with the same token, may act on it.
-                        if pendingIntents[project.project]?.contains(server.id) == true {
+                        if inFlight[project.project]?.contains(server.id) == true {
                             plan.skip(project.project, server, name, "pending_intent", "an earlier call for it has no answer yet")
                             busy += 1
                             continue
@@ -181,9 +234,17 @@ public enum AutoStopPlanner {
                             if reason == "busy" { busy += 1 }
                             continue
                         }
+                        if actedOn.contains(server.id) {
+                            plan.skip(project.project, server, name, "acted_on", "a \(action.rawValue) call that may have been carried out already named it")
+                            continue
+                        }
                         ids.append(server.id)
                     }
                     wanted.append((project.project, name, action, boundary, ids, busy))
+                    if busy > 0, let boundary {
+                        let recheck = now.addingTimeInterval(waitingRecheckDelay(sinceBoundary: now.timeIntervalSince(boundary)))
+                        plan.recheckAt = min(plan.recheckAt ?? recheck, recheck)
+                    }
                 }
             }
         }
@@ -211,6 +272,29 @@ public enum AutoStopPlanner {
             }
         }
         return plan
+    }
+
+    /// Servers a call that may have been carried out already named, for this boundary: any call but
+    /// a refused one written since the boundary. Enforcing (no boundary) re-acts by design, so only
+    /// calls closed without knowing their fate hold servers back there, for the grace period.
+    static func serversAlreadyActedOn(
+        _ calls: [JournaledCall], project: String, schedule: String, action: ScheduleAction, boundary: Date?, grace: TimeInterval, now: Date
+    ) -> Set<String> {
+        var servers = Set<String>()
+        for call in calls where call.project == project && call.schedule == schedule && call.action == action {
+            if let boundary {
+                if call.at >= boundary && call.state != .refused { servers.formUnion(call.servers) }
+            } else if call.state == .ambiguous && now.timeIntervalSince(call.at) <= grace {
+                servers.formUnion(call.servers)
+            }
+        }
+        return servers
+    }
+
+    /// How long to wait before looking again at servers busy at a boundary: a quarter of the time
+    /// since the boundary, between 10 s and 5 min.
+    static func waitingRecheckDelay(sinceBoundary elapsed: TimeInterval) -> TimeInterval {
+        min(max(elapsed / 4, 10), 300)
     }
 
     /// What a schedule asks for in a project now.

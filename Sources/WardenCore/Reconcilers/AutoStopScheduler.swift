@@ -31,8 +31,9 @@ public final class AutoStopScheduler: Reconciler {
 
         let reads = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
             do {
+                let listed = try await self.context.inventory.servers(of: project, fresh: true, now: now, keep: settings.listedServerFilter)
                 return Result<ProjectServers, PartFailure>.success(
-                    ProjectServers(project: project.name, servers: try await project.client.serverDetails().collect()))
+                    ProjectServers(project: project.name, servers: listed.filter { $0.tagValue(settings.tags.schedule) != nil }))
             } catch {
                 return .failure(PartFailure(part: project.name, message: "cannot read servers: \(error)"))
             }
@@ -47,11 +48,8 @@ public final class AutoStopScheduler: Reconciler {
         if !projects.isEmpty && observed.isEmpty {
             throw WardenError.allPartsFailed(loop: name, failures: failures)
         }
-        var pending: [String: Set<String>] = [:]
-        for intent in (try? await context.store.openIntents(loop: name)) ?? [] {
-            if let project = intent.project { pending[project, default: []].formUnion(intent.servers) }
-        }
-        let plan = try await makePlan(observed: observed, settings: settings, now: now, pendingIntents: pending)
+        let plan = try await makePlan(
+            observed: observed, settings: settings, now: now, calls: try await journaledCalls(since: now.addingTimeInterval(-settings.autoStop.boundaryGrace)))
         lastPlan.withLock { $0 = plan }
         await report(plan, settings: settings)
 
@@ -80,7 +78,19 @@ public final class AutoStopScheduler: Reconciler {
         return ReconcileReport(
             summary:
                 "\(observed.reduce(0) { $0 + $1.servers.count }) servers read, \(verb) \(acted), \(plan.skips.count) left alone, \(plan.deferred) deferred, \(plan.waiting) waiting for a task to end",
-            actions: acted, failures: failures, wakeAt: plan.nextBoundary, moreWork: plan.deferred > 0 || plan.waiting > 0)
+            actions: acted, failures: failures, wakeAt: [plan.nextBoundary, plan.recheckAt].compactMap { $0 }.min(), moreWork: plan.deferred > 0)
+    }
+
+    /// The loop's stop/start calls written since `since`, with what the journal knows of each.
+    func journaledCalls(since: Date) async throws -> [JournaledCall] {
+        try await context.store.intentsWithResults(loop: name, since: since).compactMap { intent, results in
+            guard let project = intent.project, let schedule = intent.subject, let action = intent.action.flatMap(ScheduleAction.init(rawValue:)) else {
+                return nil
+            }
+            return JournaledCall(
+                project: project, schedule: schedule, action: action, at: intent.at, servers: Set(intent.servers),
+                state: JournaledCall.state(outcomeResults: results))
+        }
     }
 
     struct ActResult: Sendable {
@@ -103,13 +113,8 @@ public final class AutoStopScheduler: Reconciler {
         }
         for batch in batches {
             let ids = batch.serverIds.filter { id in
-                guard let server = fresh[id], server.tagValue(settings.tags.schedule) == batch.schedule,
-                    server.tagValue(settings.tags.ignore) == nil
-                else { return false }
-                if let snooze = server.tagValue(settings.tags.snoozeUntil), AutoStopPlanner.parseSnooze(snooze).map({ $0 > now }) ?? true {
-                    return false
-                }
-                return AutoStopPlanner.blocker(server, for: batch.action) == nil
+                guard let server = fresh[id] else { return false }
+                return Self.notAsPlanned(server, schedule: batch.schedule, action: batch.action, tags: settings.tags, now: now) == nil
             }
             guard !ids.isEmpty else { continue }
             do {
@@ -123,7 +128,7 @@ public final class AutoStopScheduler: Reconciler {
     }
 
     /// The plan for the servers observed now, with the stored marks and snoozes.
-    func makePlan(observed: [ProjectServers], settings: WardenSettings, now: Date, pendingIntents: [String: Set<String>] = [:]) async throws -> AutoStopPlan {
+    func makePlan(observed: [ProjectServers], settings: WardenSettings, now: Date, calls: [JournaledCall] = []) async throws -> AutoStopPlan {
         let store = context.store
         var marks: [ScheduleMarkKey: Date] = [:]
         for project in observed {
@@ -137,7 +142,7 @@ public final class AutoStopScheduler: Reconciler {
         for snooze in try await store.activeSnoozes(at: now) { snoozes[snooze.project, default: []].insert(snooze.serverId) }
         return AutoStopPlanner.plan(
             projects: observed, schedules: settings.schedules, tags: settings.tags, limits: settings.autoStop, handledBoundaries: marks,
-            snoozes: snoozes, dryRun: settings.dryRun, now: now, pendingIntents: pendingIntents)
+            snoozes: snoozes, dryRun: settings.dryRun, now: now, calls: calls)
     }
 
     /// Sends (or, in dry-run, journals) one batch. Returns the servers acted on.
@@ -188,16 +193,24 @@ public final class AutoStopScheduler: Reconciler {
         }
     }
 
-    /// Resolves intents without an outcome (the daemon died between the two writes). Re-sends the
-    /// same request with the same `X-Client-Token` only when every server is still exactly as it was
-    /// when the intent was written; otherwise the call went out, and nothing is sent again.
+    /// Resolves intents without an outcome: the daemon died between the two writes, or the call got
+    /// no answer (a timeout, a dropped connection) and may still be carried out late.
+    ///
+    /// The decision rests on what the servers are now, never on their `updated` times (the cloud's
+    /// clock is not ours, and any edit moves them): while every server is still as the plan wanted it
+    /// (tagged with the schedule, not opted out, in the state the action starts from), the same
+    /// request is sent again with the same `X-Client-Token` — whether the first one never left or is
+    /// still on its way, the cloud carries it out once. Otherwise the call may have been carried out:
+    /// the intent is closed as `unknown` and its servers are not acted on again for that boundary
+    /// (see `JournaledCall`).
     func recoverOpenIntents(projects: [WardenProject], settings: WardenSettings, now: Date) async -> [PartFailure] {
         let store = context.store
         guard let open = try? await store.openIntents(loop: name), !open.isEmpty else { return [] }
         var failures: [PartFailure] = []
+        var serversByProject: [String: [String: Server]] = [:]
         for intent in open {
             guard let project = projects.first(where: { $0.name == intent.project }), let action = intent.action.flatMap(ScheduleAction.init(rawValue:)),
-                let token = intent.clientToken
+                let token = intent.clientToken, let schedule = intent.subject
             else {
                 _ = try? await closeRecovered(intent, result: "abandoned", message: "recovery: project or action no longer known; nothing sent")
                 continue
@@ -207,26 +220,41 @@ public final class AutoStopScheduler: Reconciler {
                 continue
             }
             do {
-                let servers = Dictionary(try await project.client.serverDetails().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-                let untouched = intent.servers.allSatisfy { id in
-                    guard let server = servers[id], AutoStopPlanner.blocker(server, for: action) == nil else { return false }
-                    return (server.updatedAt ?? .distantPast) <= intent.at.addingTimeInterval(1)
+                if serversByProject[project.name] == nil {
+                    serversByProject[project.name] = Dictionary(
+                        try await project.client.serverDetails().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
                 }
-                if untouched {
+                let servers = serversByProject[project.name] ?? [:]
+                let changed = intent.servers.compactMap { id -> String? in
+                    guard let server = servers[id] else { return "\(id): gone" }
+                    return Self.notAsPlanned(server, schedule: schedule, action: action, tags: settings.tags, now: now).map { "\(id): \($0)" }
+                }
+                if changed.isEmpty {
                     await context.event(
-                        name, project: project.name, subject: intent.subject, action: "recovery-resend", severity: "warning", servers: intent.servers,
-                        message: "recovery: intent \(intent.seq) has no outcome and its servers are unchanged; re-sending with the same client token")
-                    try await send(action: action, serverIds: intent.servers, project: project, token: token, intent: intent.seq, schedule: intent.subject ?? "")
+                        name, project: project.name, subject: schedule, action: "recovery-resend", severity: "warning", servers: intent.servers,
+                        message: "recovery: intent \(intent.seq) has no answer and its \(intent.servers.count) servers are still as planned; re-sending with the same client token")
+                    try await send(action: action, serverIds: intent.servers, project: project, token: token, intent: intent.seq, schedule: schedule)
                 } else {
+                    let shown = changed.prefix(5).joined(separator: ", ") + (changed.count > 5 ? ", …" : "")
                     try await closeRecovered(
                         intent, result: "unknown",
-                        message: "recovery: servers changed since intent \(intent.seq), so the call went out before the crash; not re-sent")
+                        message: "recovery: intent \(intent.seq) has no answer and \(changed.count) of its \(intent.servers.count) servers are no longer as planned (\(shown)); "
+                            + "the call may have been carried out, so it is not re-sent and its servers are not acted on again for this boundary")
                 }
             } catch {
                 failures.append(PartFailure(part: project.name, message: "recovering intent \(intent.seq): \(error)"))
             }
         }
         return failures
+    }
+
+    /// Why a server is no longer as a plan to `action` it under `schedule` wanted it, or nil.
+    static func notAsPlanned(_ server: Server, schedule: String, action: ScheduleAction, tags: ScheduleTagKeys, now: Date) -> String? {
+        guard server.tagValue(tags.schedule) == schedule else { return "\(tags.schedule) is now \(server.tagValue(tags.schedule) ?? "absent")" }
+        if server.tagValue(tags.ignore) != nil { return "carries \(tags.ignore)" }
+        if let snooze = server.tagValue(tags.snoozeUntil), AutoStopPlanner.parseSnooze(snooze).map({ $0 > now }) ?? true { return "snoozed" }
+        if let blocker = AutoStopPlanner.blocker(server, for: action) { return "\(blocker) (\(server.status.rawValue)/\(server.taskState ?? "-"))" }
+        return nil
     }
 
     private func closeRecovered(_ intent: JournalEntry, result: String, message: String) async throws {

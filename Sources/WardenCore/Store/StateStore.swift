@@ -296,6 +296,25 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// Intents of `loop` written at or after `since`, oldest first, each with the results of its
+    /// outcomes (none while the call has no answer).
+    public func intentsWithResults(loop: String, since: Date) async throws -> [(intent: JournalEntry, results: [String])] {
+        try await database.read { db in
+            let intents = try Row.fetchAll(
+                db, sql: "SELECT * FROM journal WHERE kind = 'intent' AND loop = ? AND at >= ? ORDER BY seq",
+                arguments: [loop, since.timeIntervalSince1970]
+            ).map(Self.entry)
+            guard let first = intents.first?.seq else { return [] }
+            var results: [Int64: [String]] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT intent_seq, result FROM journal WHERE kind = 'outcome' AND intent_seq >= ? ORDER BY seq", arguments: [first])
+            {
+                if let seq: Int64 = row["intent_seq"] { results[seq, default: []].append(row["result"] ?? "") }
+            }
+            return intents.map { ($0, results[$0.seq] ?? []) }
+        }
+    }
+
     /// The outcomes recorded for an intent.
     public func outcomes(of intentSeq: Int64) async throws -> [JournalEntry] {
         try await database.read { db in
