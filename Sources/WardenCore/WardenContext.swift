@@ -66,10 +66,16 @@ public final class WardenContext: Sendable {
     public let metrics: WardenMetrics
     public let clock: any WardenClock
     public let logger: Logger
+    /// The servers listed by the schedule loop, shared with the stuck-task loop for a few seconds.
+    public let inventory: ServerInventory
     private let current: Mutex<(settings: WardenSettings, projects: [WardenProject])>
 
-    public init(settings: WardenSettings, projects: [WardenProject], store: StateStore, metrics: WardenMetrics, clock: any WardenClock, logger: Logger) {
+    public init(
+        settings: WardenSettings, projects: [WardenProject], store: StateStore, metrics: WardenMetrics, clock: any WardenClock, logger: Logger,
+        inventory: ServerInventory = ServerInventory()
+    ) {
         self.store = store
+        self.inventory = inventory
         self.metrics = metrics
         self.clock = clock
         self.logger = logger
@@ -84,6 +90,7 @@ public final class WardenContext: Sendable {
     /// Replaces settings and projects (configuration reload); passes in progress finish with the old.
     public func update(settings: WardenSettings, projects: [WardenProject]) {
         current.withLock { $0 = (settings, projects) }
+        inventory.clear()
     }
 
     /// Looks a project up by name or id.

@@ -50,7 +50,8 @@ public final class WardenRuntime: Sendable {
         stuck = StuckTaskDetector(context: context)
         flavors = FlavorSaleTracker(context: context)
         scheduler = AutoStopScheduler(context: context)
-        let reconcilers: [any Reconciler] = [quota, stuck, scheduler, flavors, StateMaintenance(context: context)]
+        // The scheduler before the stuck-task loop: in `--once` the stuck loop reuses its listing.
+        let reconcilers: [any Reconciler] = [quota, scheduler, stuck, flavors, StateMaintenance(context: context)]
         let supervisor = self.supervisor
         loops = reconcilers.map { reconciler in
             ReconcileLoop(

@@ -197,10 +197,8 @@ public final class StuckTaskDetector: Reconciler {
 
     private func inspectServers(_ project: WardenProject, settings: WardenSettings, now: Date) async throws -> [StuckServer] {
         let rules = settings.stuck
-        var watched: [Server] = []
-        for try await page in project.client.serverDetails() {
-            watched += page.filter(rules.watches)
-        }
+        // The schedule loop's reading of the last seconds when there is one: one listing of the fleet for both.
+        let watched = try await context.inventory.servers(of: project, fresh: false, now: now, keep: settings.listedServerFilter).filter(rules.watches)
         let firstSeen = try await context.store.firstSeen(
             project: project.name, states: watched.map { ($0.id, $0.status.rawValue, $0.taskState) }, now: now)
         var stuck: [StuckServer] = []

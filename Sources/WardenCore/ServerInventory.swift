@@ -1,0 +1,81 @@
+import ECSAPI
+import Foundation
+import Synchronization
+
+/// A short-lived reading of each project's servers shared by the loops that list them, so the
+/// schedule and stuck-task loops do not list a 100,000-server fleet twice (100 pages each) when
+/// their passes meet.
+///
+/// The schedule loop always reads afresh (its plan must see the servers as they are at the
+/// boundary) and leaves its reading here; the stuck-task loop takes a reading up to `maxAge` old,
+/// or joins one in progress. Only the servers some loop looks at are kept — those carrying the
+/// schedule tag and those the stuck rules watch — and only until they are older than `maxAge`.
+/// Acting never uses it: the scheduler re-reads the servers just before every call.
+public final class ServerInventory: Sendable {
+    /// How old a shared reading may be for a loop that accepts one.
+    public let maxAge: TimeInterval
+    private let readings = Mutex<[String: Reading]>([:])
+
+    private struct Reading: Sendable {
+        var readAt: Date
+        var task: Task<[Server], any Error>
+    }
+
+    /// - Parameter maxAge: how old a shared reading may be (0 shares only reads in progress).
+    public init(maxAge: TimeInterval = 15) {
+        self.maxAge = maxAge
+    }
+
+    /// The servers of `project` that `keep` retains: a fresh read when `fresh` (left here for the
+    /// other loops), otherwise a reading at most `maxAge` old or the one in progress.
+    ///
+    /// - Parameters:
+    ///   - keep: the servers worth keeping; every caller of one inventory passes the same rule
+    ///     (`WardenSettings.listedServerFilter`), so that a shared reading holds what each needs.
+    public func servers(
+        of project: WardenProject, fresh: Bool, now: Date, keep: @escaping @Sendable (Server) -> Bool
+    ) async throws -> [Server] {
+        let key = Self.key(project)
+        let task: Task<[Server], any Error> = readings.withLock { readings in
+            // Drop what has aged out, so a quiet daemon does not hold the fleet between passes.
+            readings = readings.filter { now.timeIntervalSince($0.value.readAt) <= maxAge }
+            if !fresh, let reading = readings[key] { return reading.task }
+            let client = project.client
+            let task = Task<[Server], any Error> {
+                var kept: [Server] = []
+                for try await page in client.serverDetails() { kept += page.filter(keep) }
+                return kept
+            }
+            readings[key] = Reading(readAt: now, task: task)
+            return task
+        }
+        do {
+            return try await task.value
+        } catch {
+            // A failed read is never shared.
+            readings.withLock { readings in
+                if let reading = readings[key], reading.readAt == now { readings[key] = nil }
+            }
+            throw error
+        }
+    }
+
+    /// Forgets every reading (a reload may change projects, endpoints or tag keys).
+    public func clear() {
+        readings.withLock { $0.removeAll() }
+    }
+
+    private static func key(_ project: WardenProject) -> String {
+        "\(project.name)\u{1F}\(project.projectId)\u{1F}\(project.region)"
+    }
+}
+
+extension WardenSettings {
+    /// The servers the listing loops look at: carrying the schedule tag (schedule loop) or watched
+    /// by the stuck rules (stuck-task loop).
+    public var listedServerFilter: @Sendable (Server) -> Bool {
+        let scheduleKey = tags.schedule
+        let rules = stuck
+        return { server in server.tagValue(scheduleKey) != nil || rules.watches(server) }
+    }
+}

@@ -1,0 +1,63 @@
+import ECSAPI
+import ECSSimulator
+import Foundation
+import Testing
+
+@testable import WardenCore
+
+@Suite struct ServerInventoryTests {
+    /// One listing of the fleet serves the schedule pass and a stuck pass right after it; an older
+    /// one is not reused, and the stuck loop still sees a server that got stuck (it was listed).
+    @Test func theStuckLoopReusesTheScheduleLoopsRecentListing() async throws {
+        try await WardenHarness.with(projects: 2, servers: 30, settings: settings([officeHours()]), clockStart: monday) { h in
+            let stuckServer = await h.addServer("stuck-1")
+            try await h.region.setServerState(projectId: h.project, serverId: stuckServer, vmState: "active", taskState: .some("rebooting"), locked: nil)
+            let scheduler = AutoStopScheduler(context: h.context)
+            let detector = StuckTaskDetector(context: h.context)
+            let now = monday.addingTimeInterval(3600)
+            _ = try await scheduler.reconcile(now: now)
+            #expect(await h.operations().filter { $0 == "NovaListServersDetails" }.count == 2)
+            let mark = await h.logCount()
+            _ = try await detector.reconcile(now: now.addingTimeInterval(5))
+            #expect(await h.operations(since: mark).filter { $0 == "NovaListServersDetails" }.isEmpty)
+            // Past maxAge the stuck loop lists for itself.
+            let later = await h.logCount()
+            _ = try await detector.reconcile(now: now.addingTimeInterval(5 + h.context.inventory.maxAge + 1))
+            #expect(await h.operations(since: later).filter { $0 == "NovaListServersDetails" }.count == 2)
+            // The scheduler never takes an old reading: every pass lists.
+            let again = await h.logCount()
+            _ = try await scheduler.reconcile(now: now.addingTimeInterval(5 + h.context.inventory.maxAge + 2))
+            #expect(await h.operations(since: again).filter { $0 == "NovaListServersDetails" }.count == 2)
+        }
+    }
+
+    /// Only the servers a loop looks at are kept: tagged with a schedule or watched by the stuck rules.
+    @Test func onlyServersSomeLoopLooksAtAreKept() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let tagged = await h.addServer("web-1", tags: ["warden-schedule": "office"])
+            let rebooting = await h.addServer("web-2")
+            try await h.region.setServerState(projectId: h.project, serverId: rebooting, vmState: "active", taskState: .some("rebooting"), locked: nil)
+            await h.addServer("db-1")
+            let kept = try await h.context.inventory.servers(
+                of: h.context.projects[0], fresh: true, now: monday, keep: h.context.settings.listedServerFilter)
+            #expect(Set(kept.map(\.id)) == [tagged, rebooting])
+        }
+    }
+
+    /// A failed listing is not shared: the next reader lists again.
+    @Test func aFailedListingIsNotShared() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            await h.addServer("web-1", tags: ["warden-schedule": "office"])
+            var faults = SimFaults()
+            faults.errorRate = 1
+            faults.errorStatus = 500
+            await h.region.setFaults(faults)
+            let project = h.context.projects[0]
+            let keep = h.context.settings.listedServerFilter
+            await #expect(throws: ECSError.self) { try await h.context.inventory.servers(of: project, fresh: true, now: monday, keep: keep) }
+            await h.region.setFaults(SimFaults())
+            let again = try await h.context.inventory.servers(of: project, fresh: false, now: monday, keep: keep)
+            #expect(again.count == 1)
+        }
+    }
+}
