@@ -50,8 +50,7 @@ public final class WardenRuntime: Sendable {
         stuck = StuckTaskDetector(context: context)
         flavors = FlavorSaleTracker(context: context)
         scheduler = AutoStopScheduler(context: context)
-        // The scheduler before the stuck-task loop: in `--once` the stuck loop reuses its listing.
-        let reconcilers: [any Reconciler] = [quota, scheduler, stuck, flavors, StateMaintenance(context: context)]
+        let reconcilers: [any Reconciler] = [quota, stuck, scheduler, flavors, StateMaintenance(context: context)]
         let supervisor = self.supervisor
         loops = reconcilers.map { reconciler in
             ReconcileLoop(
@@ -112,7 +111,8 @@ public final class WardenRuntime: Sendable {
     /// One pass of every loop, in a useful order; returns each outcome.
     public func runOnce() async -> [(loop: String, outcome: PassOutcome)] {
         var results: [(String, PassOutcome)] = []
-        for name in ["quota", "flavors", "stuck", "schedule", "maintenance"] {
+        // The scheduler before the stuck-task loop, which reuses its listing of the servers.
+        for name in ["quota", "flavors", "schedule", "stuck", "maintenance"] {
             guard let loop = loops.first(where: { $0.name == name }) else { continue }
             results.append((name, await loop.runPass()))
         }

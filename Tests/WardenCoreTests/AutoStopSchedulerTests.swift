@@ -33,12 +33,12 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             let before = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(-30))
             #expect(before.actions == 0)
             #expect(await h.operations().contains("BatchStopServers") == false)
-            #expect(before.wakeAt == stopBoundary)
+            #expect(before.wakeAt == stopBoundary.addingTimeInterval(-scheduler.readAhead()))
 
             let mark = await h.logCount()
             let report = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
             #expect(report.actions == 3)
-            #expect(report.wakeAt == utc("2026-11-24T07:00:00Z"))
+            #expect(report.wakeAt == utc("2026-11-24T07:00:00Z").addingTimeInterval(-scheduler.readAhead()))
             let stopCalls = await h.region.requests(since: mark).filter { $0.operation == "BatchStopServers" }
             #expect(stopCalls.count == 1)
             await h.settle()
@@ -414,6 +414,61 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             let second = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(60))
             #expect(second.actions == 0)
             #expect(await h.status(calm) == "ACTIVE")
+        }
+    }
+}
+
+@Suite struct ReadAheadTests {
+    /// Seconds before a boundary the pass reads and plans; at the boundary it re-reads only the
+    /// servers concerned (one by one) and acts; the pass right after catches what changed meanwhile
+    /// without acting twice on anything, and marks the boundary.
+    @Test func theBoundaryIsPlannedAheadAndActedOnWhenItComes() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: stopBoundary.addingTimeInterval(-5)) { h in
+            let early = [await h.addServer("web-1", tags: ["warden-schedule": "office"]), await h.addServer("web-2", tags: ["warden-schedule": "office"])]
+            await h.addServer("db-1")
+            let scheduler = AutoStopScheduler(context: h.context)
+            let pass = Task { try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(-5)) }
+            for _ in 0..<400 where h.clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(h.clock.sleeperCount == 1)  // the pass waits for the boundary
+            #expect(await h.operations() == ["NovaListServersDetails"])
+            // Tagged while the pass waits for the boundary: not in its plan.
+            let late = await h.addServer("web-3", tags: ["warden-schedule": "office"])
+            let mark = await h.logCount()
+            h.clock.set(stopBoundary)
+            let report = try await pass.value
+            #expect(report.actions == 2)
+            #expect(report.wakeAt == stopBoundary)  // the pass after the boundary, at once
+            let atBoundary = await h.operations(since: mark)
+            #expect(atBoundary.filter { $0 == "NovaShowServer" }.count == 2)
+            #expect(!atBoundary.contains("NovaListServersDetails"))
+            #expect(atBoundary.filter { $0 == "BatchStopServers" }.count == 1)
+            // Marked by the pass after the boundary, not by the read-ahead.
+            #expect(try await h.context.store.lastHandledBoundary(schedule: "office", project: "main") != stopBoundary)
+
+            let after = await h.logCount()
+            let next = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
+            #expect(next.actions == 1)
+            #expect(scheduler.latestPlan()?.batches.flatMap(\.serverIds) == [late])
+            #expect(await h.operations(since: after).filter { $0 == "BatchStopServers" }.count == 1)
+            #expect(try await h.context.store.lastHandledBoundary(schedule: "office", project: "main") == stopBoundary)
+            await h.settle()
+            for id in early + [late] { #expect(await h.status(id) == "SHUTOFF") }
+        }
+    }
+
+    /// In dry-run the read-ahead and the pass after it journal each server once.
+    @Test func dryRunJournalsEachServerOnceAcrossTheReadAhead() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()], dryRun: true), clockStart: stopBoundary.addingTimeInterval(-5)) { h in
+            await h.addServer("web-1", tags: ["warden-schedule": "office"])
+            let scheduler = AutoStopScheduler(context: h.context)
+            let pass = Task { try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(-5)) }
+            for _ in 0..<400 where h.clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(h.clock.sleeperCount == 1)  // the pass waits for the boundary
+            h.clock.set(stopBoundary)
+            #expect(try await pass.value.actions == 1)
+            #expect(try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1)).actions == 0)
+            #expect(try await h.context.store.journal(kinds: [.dryRun]).count == 1)
+            #expect(await !h.operations().contains("BatchStopServers"))
         }
     }
 }

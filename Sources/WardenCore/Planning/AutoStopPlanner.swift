@@ -129,14 +129,17 @@ public struct JournaledCall: Sendable, Equatable {
     public var at: Date
     public var servers: Set<String>
     public var state: State
+    /// A dry-run entry (journaled, not sent): it holds its servers for dry-run plans only.
+    public var dryRun: Bool
 
-    public init(project: String, schedule: String, action: ScheduleAction, at: Date, servers: Set<String>, state: State) {
+    public init(project: String, schedule: String, action: ScheduleAction, at: Date, servers: Set<String>, state: State, dryRun: Bool = false) {
         self.project = project
         self.schedule = schedule
         self.action = action
         self.at = at
         self.servers = servers
         self.state = state
+        self.dryRun = dryRun
     }
 
     /// The state of an intent from the results of its outcomes.
@@ -172,7 +175,7 @@ public enum AutoStopPlanner {
     ) -> AutoStopPlan {
         var plan = AutoStopPlan()
         var inFlight: [String: Set<String>] = [:]
-        for call in calls where call.state == .open { inFlight[call.project, default: []].formUnion(call.servers) }
+        for call in calls where call.state == .open && !call.dryRun { inFlight[call.project, default: []].formUnion(call.servers) }
         let evaluators = schedules.mapValues { ScheduleEvaluator(schedule: $0) }
         plan.nextBoundary = evaluators.values.compactMap { $0.nextBoundary(after: now)?.date }.min()
         var wanted: [(project: String, schedule: String, action: ScheduleAction, boundary: Date?, ids: [String], busy: Int)] = []
@@ -215,8 +218,10 @@ public enum AutoStopPlanner {
                 case .missed(let boundary):
                     plan.handled.append(.init(schedule: name, project: project.project, boundary: boundary, missed: handledBoundaries[key] != nil))
                 case .act(let action, let boundary):
+                    let scheduleDryRun = dryRun || schedule.dryRun
                     let actedOn = serversAlreadyActedOn(
-                        calls, project: project.project, schedule: name, action: action, boundary: boundary, grace: limits.boundaryGrace, now: now)
+                        calls.filter { $0.dryRun == scheduleDryRun }, project: project.project, schedule: name, action: action, boundary: boundary,
+                        grace: limits.boundaryGrace, now: now)
                     var ids: [String] = []
                     var busy = 0
                     for server in servers {
@@ -227,15 +232,19 @@ public enum AutoStopPlanner {
                             busy += 1
                             continue
                         }
-                        if let reason = blocker(server, for: action) {
+                        let reason = blocker(server, for: action)
+                        if actedOn.contains(server.id) {
+                            // Stopping (busy) or stopped by that call: nothing to wait for or report.
+                            if reason == nil {
+                                plan.skip(project.project, server, name, "acted_on", "a \(action.rawValue) call that may have been carried out already named it")
+                            }
+                            continue
+                        }
+                        if let reason {
                             if reason != "already" {
                                 plan.skip(project.project, server, name, reason, "\(server.status.rawValue)/\(server.taskState ?? "-")")
                             }
                             if reason == "busy" { busy += 1 }
-                            continue
-                        }
-                        if actedOn.contains(server.id) {
-                            plan.skip(project.project, server, name, "acted_on", "a \(action.rawValue) call that may have been carried out already named it")
                             continue
                         }
                         ids.append(server.id)

@@ -15,6 +15,8 @@ public final class AutoStopScheduler: Reconciler {
     let context: WardenContext
     private let lastPlan = Mutex<AutoStopPlan?>(nil)
     private let reportedSkips = Mutex<Set<String>>([])
+    /// How long the last reading of every project took (sets how early to read before a boundary).
+    private let lastReadSeconds = Mutex<Double>(0)
 
     public init(context: WardenContext) {
         self.context = context
@@ -29,6 +31,7 @@ public final class AutoStopScheduler: Reconciler {
         var failures: [PartFailure] = []
         failures += await recoverOpenIntents(projects: projects, settings: settings, now: now)
 
+        let readStarted = ContinuousClock.now
         let reads = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
             do {
                 let listed = try await self.context.inventory.servers(of: project, fresh: true, now: now, keep: settings.listedServerFilter)
@@ -48,24 +51,17 @@ public final class AutoStopScheduler: Reconciler {
         if !projects.isEmpty && observed.isEmpty {
             throw WardenError.allPartsFailed(loop: name, failures: failures)
         }
+        let readTime = (ContinuousClock.now - readStarted).components
+        lastReadSeconds.withLock { $0 = Double(readTime.seconds) + Double(readTime.attoseconds) / 1e18 }
         let plan = try await makePlan(
             observed: observed, settings: settings, now: now, calls: try await journaledCalls(since: now.addingTimeInterval(-settings.autoStop.boundaryGrace)))
         lastPlan.withLock { $0 = plan }
         await report(plan, settings: settings)
 
-        var acted = 0
-        var failedBoundaries = Set<ScheduleMarkKey>()
-        let byProject = Dictionary(grouping: plan.batches, by: \.project)
-        // Projects act concurrently (bounded), each re-reading its servers just before acting.
-        let results = await boundedForEach(byProject.keys.sorted(), limit: settings.projectConcurrency) { projectName in
-            guard let project = projects.first(where: { $0.name == projectName }) else { return ActResult() }
-            return await self.act(on: project, batches: byProject[projectName] ?? [], settings: settings, now: now)
-        }
-        for result in results {
-            acted += result.acted
-            failures += result.failures
-            failedBoundaries.formUnion(result.failedBoundaries)
-        }
+        let result = await act(plan.batches, projects: projects, settings: settings, now: now)
+        var acted = result.acted
+        failures += result.failures
+        let failedBoundaries = result.failedBoundaries
         for mark in plan.handled where !failedBoundaries.contains(ScheduleMarkKey(schedule: mark.schedule, project: mark.project)) {
             try await context.store.setLastHandledBoundary(schedule: mark.schedule, project: mark.project, boundary: mark.boundary)
             if mark.missed {
@@ -75,10 +71,53 @@ public final class AutoStopScheduler: Reconciler {
             }
         }
         let verb = settings.dryRun ? "would act on" : "acted on"
-        return ReconcileReport(
-            summary:
-                "\(observed.reduce(0) { $0 + $1.servers.count }) servers read, \(verb) \(acted), \(plan.skips.count) left alone, \(plan.deferred) deferred, \(plan.waiting) waiting for a task to end",
-            actions: acted, failures: failures, wakeAt: [plan.nextBoundary, plan.recheckAt].compactMap { $0 }.min(), moreWork: plan.deferred > 0)
+        var summary =
+            "\(observed.reduce(0) { $0 + $1.servers.count }) servers read, \(verb) \(acted), \(plan.skips.count) left alone, \(plan.deferred) deferred, \(plan.waiting) waiting for a task to end"
+        var wakeAt = [plan.nextBoundary.map { $0.addingTimeInterval(-readAhead()) }, plan.recheckAt].compactMap { $0 }.min()
+
+        // Read ahead: the boundary is seconds away, so plan it from this reading and act the moment
+        // it comes, re-reading only the servers concerned. A pass right after the boundary reads
+        // everything again, acts on servers that changed meanwhile (never twice on one: the journal
+        // holds the servers of calls made since the boundary) and marks the boundary handled.
+        if let boundary = plan.nextBoundary, boundary > now, boundary.timeIntervalSince(now) <= readAhead() + 1 {
+            let ahead = try await makePlan(
+                observed: observed, settings: settings, now: boundary,
+                calls: try await journaledCalls(since: boundary.addingTimeInterval(-settings.autoStop.boundaryGrace)))
+            if !ahead.batches.isEmpty {
+                try await context.clock.sleep(until: boundary)
+                let at = max(context.clock.now(), boundary)
+                let aheadResult = await act(ahead.batches, projects: projects, settings: settings, now: at)
+                acted += aheadResult.acted
+                failures += aheadResult.failures
+                summary += "; at the \(ISO8601DateFormatter().string(from: boundary)) boundary \(verb) \(aheadResult.acted) read ahead"
+                wakeAt = at
+            }
+        }
+        return ReconcileReport(summary: summary, actions: acted, failures: failures, wakeAt: wakeAt, moreWork: plan.deferred > 0)
+    }
+
+    /// How long before a boundary the loop reads the servers: twice the last reading's duration,
+    /// between 10 s and 30 s (the pass waits for the boundary, well within the loop's deadline of
+    /// at least 60 s), so the plan is ready when the boundary comes.
+    func readAhead() -> TimeInterval {
+        min(max(2 * lastReadSeconds.withLock { $0 }, 10), 30)
+    }
+
+    /// Acts on a plan's batches: projects concurrently (bounded), each re-reading the servers
+    /// concerned just before acting.
+    private func act(_ batches: [AutoStopPlan.Batch], projects: [WardenProject], settings: WardenSettings, now: Date) async -> ActResult {
+        let byProject = Dictionary(grouping: batches, by: \.project)
+        let results = await boundedForEach(byProject.keys.sorted(), limit: settings.projectConcurrency) { projectName in
+            guard let project = projects.first(where: { $0.name == projectName }) else { return ActResult() }
+            return await self.act(on: project, batches: byProject[projectName] ?? [], settings: settings, now: now)
+        }
+        var total = ActResult()
+        for result in results {
+            total.acted += result.acted
+            total.failures += result.failures
+            total.failedBoundaries.formUnion(result.failedBoundaries)
+        }
+        return total
     }
 
     /// The loop's stop/start calls written since `since`, with what the journal knows of each.
@@ -87,9 +126,10 @@ public final class AutoStopScheduler: Reconciler {
             guard let project = intent.project, let schedule = intent.subject, let action = intent.action.flatMap(ScheduleAction.init(rawValue:)) else {
                 return nil
             }
+            let dryRun = intent.kind == .dryRun
             return JournaledCall(
                 project: project, schedule: schedule, action: action, at: intent.at, servers: Set(intent.servers),
-                state: JournaledCall.state(outcomeResults: results))
+                state: dryRun ? .accepted : JournaledCall.state(outcomeResults: results), dryRun: dryRun)
         }
     }
 
@@ -105,7 +145,7 @@ public final class AutoStopScheduler: Reconciler {
         let fresh: [String: Server]
         do {
             // Re-read just before acting: a server started or re-tagged since the plan is left alone.
-            fresh = Dictionary(try await project.client.serverDetails().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            fresh = try await reread(Set(batches.flatMap(\.serverIds)), of: project)
         } catch {
             result.failures.append(PartFailure(part: project.name, message: "cannot re-read servers before acting: \(error)"))
             for batch in batches { result.failedBoundaries.insert(ScheduleMarkKey(schedule: batch.schedule, project: project.name)) }
@@ -126,6 +166,32 @@ public final class AutoStopScheduler: Reconciler {
         }
         return result
     }
+
+    /// The servers `ids` as they are now: one by one when they are few (a boundary is not kept
+    /// waiting for the whole project's listing), else the project's listing. A server not found is
+    /// absent from the answer.
+    func reread(_ ids: Set<String>, of project: WardenProject) async throws -> [String: Server] {
+        guard ids.count <= Self.oneByOneRereadLimit else {
+            return Dictionary(try await project.client.serverDetails().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+        let answers = await boundedForEach(ids.sorted(), limit: 8) { id -> Result<Server?, any Error> in
+            do {
+                return .success(try await project.client.server(id: id))
+            } catch let error as ECSError where error.isNotFound {
+                return .success(nil)
+            } catch {
+                return .failure(error)
+            }
+        }
+        var servers: [String: Server] = [:]
+        for answer in answers {
+            if let server = try answer.get() { servers[server.id] = server }
+        }
+        return servers
+    }
+
+    /// Up to this many servers are re-read one by one before acting; more, by listing the project.
+    static let oneByOneRereadLimit = 50
 
     /// The plan for the servers observed now, with the stored marks and snoozes.
     func makePlan(observed: [ProjectServers], settings: WardenSettings, now: Date, calls: [JournaledCall] = []) async throws -> AutoStopPlan {

@@ -296,12 +296,12 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Intents of `loop` written at or after `since`, oldest first, each with the results of its
-    /// outcomes (none while the call has no answer).
+    /// Intents (and dry-run entries) of `loop` written at or after `since`, oldest first, each with
+    /// the results of its outcomes (none while the call has no answer).
     public func intentsWithResults(loop: String, since: Date) async throws -> [(intent: JournalEntry, results: [String])] {
         try await database.read { db in
             let intents = try Row.fetchAll(
-                db, sql: "SELECT * FROM journal WHERE kind = 'intent' AND loop = ? AND at >= ? ORDER BY seq",
+                db, sql: "SELECT * FROM journal WHERE kind IN ('intent', 'dry_run') AND loop = ? AND at >= ? ORDER BY seq",
                 arguments: [loop, since.timeIntervalSince1970]
             ).map(Self.entry)
             guard let first = intents.first?.seq else { return [] }
