@@ -298,3 +298,49 @@ import Testing
         #expect(timing.delay(after: .success(report), consecutiveFailures: 0, now: now, random: 0, passStarted: now.addingTimeInterval(-2)) == 60)
     }
 }
+
+@Suite struct StuckRemediationTests {
+    static func rules() -> StuckRules {
+        var rules = StuckRules()
+        rules.remediations = ["powering-off": .hardStop]
+        return rules
+    }
+
+    /// One remedy per stuck episode, also across a restart (the detector's memory is gone, the
+    /// journal is not).
+    @Test func aRemedyIsTriedOncePerEpisodeAcrossRestarts() async throws {
+        let start = Date()
+        try await WardenHarness.with(settings: WardenSettings(stuck: Self.rules()), clockStart: start) { h in
+            let id = await h.addServer("web-1")
+            try await h.region.setServerState(projectId: h.project, serverId: id, vmState: nil, taskState: .some("powering-off"), locked: nil)
+            _ = try await StuckTaskDetector(context: h.context).reconcile(now: start)
+            _ = try await StuckTaskDetector(context: h.context).reconcile(now: start.addingTimeInterval(16 * 60))
+            let calls = await h.region.requests().filter { $0.operation == "BatchStopServers" }
+            #expect(calls.count == 1)
+            let intents = try await h.context.store.journal(kinds: [.intent])
+            #expect(intents.count == 1)
+            // Restarted: a new detector sees the server still stuck.
+            _ = try await StuckTaskDetector(context: h.context).reconcile(now: start.addingTimeInterval(17 * 60))
+            #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.count == 1)
+            #expect(try await h.events(action: "remediation-skipped").count == 1)
+        }
+    }
+
+    /// A remedy without an answer is closed as unknown at the next pass, never re-sent.
+    @Test func anUnansweredRemedyIsClosedNotResent() async throws {
+        let start = Date()
+        try await WardenHarness.with(settings: WardenSettings(stuck: Self.rules()), clockStart: start) { h in
+            let id = await h.addServer("web-1")
+            try await h.region.setServerState(projectId: h.project, serverId: id, vmState: nil, taskState: .some("powering-off"), locked: nil)
+            _ = try await StuckTaskDetector(context: h.context).reconcile(now: start)
+            let seq = try await h.context.store.append(
+                JournalEntry(
+                    at: start.addingTimeInterval(60), kind: .intent, loop: "stuck", project: "main", subject: id, action: "hard-stop", clientToken: "tok-remedy",
+                    servers: [id], result: "pending", message: "hard-stop stuck server web-1"))
+            _ = try await StuckTaskDetector(context: h.context).reconcile(now: start.addingTimeInterval(16 * 60))
+            #expect(try await h.context.store.outcomes(of: seq).map(\.result) == ["unknown"])
+            #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.isEmpty)
+            #expect(try await h.context.store.openIntents().isEmpty)
+        }
+    }
+}

@@ -63,6 +63,7 @@ public final class StuckTaskDetector: Reconciler {
         let settings = context.settings
         let projects = context.projects
         var failures: [PartFailure] = []
+        await closeUnansweredRemedies(now: now)
         let (stuckJobs, watched, jobFailures) = await followJobs(projects: projects, rules: settings.stuck, now: now)
         failures += jobFailures
         let results = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
@@ -216,7 +217,7 @@ public final class StuckTaskDetector: Reconciler {
                     name, project: project.name, subject: server.id, action: "server-stuck", severity: "warning", servers: [server.id],
                     message: "\(project.name): server \(server.name) (\(server.id)) has been \(finding.status)/\(finding.taskState ?? "-") for \(Int(finding.age)) s (threshold \(Int(finding.threshold)) s)")
                 if let taskState = finding.taskState, let remedy = rules.remediations[taskState] {
-                    await remediate(project: project, server: server, remedy: remedy, now: now, dryRun: settings.dryRun)
+                    await remediate(project: project, server: server, remedy: remedy, stuckSince: finding.since, now: now, dryRun: settings.dryRun)
                 }
             }
         }
@@ -235,11 +236,22 @@ public final class StuckTaskDetector: Reconciler {
         return stuck
     }
 
-    /// An opt-in remedy, journaled like every action: intent before, outcome after.
-    private func remediate(project: WardenProject, server: Server, remedy: StuckRules.Remediation, now: Date, dryRun: Bool) async {
+    /// An opt-in remedy, journaled like every action: intent before, outcome after. At most one per
+    /// stuck episode of a server, across restarts: a remedy already journaled since the server got
+    /// stuck (and not refused) is not tried again.
+    private func remediate(project: WardenProject, server: Server, remedy: StuckRules.Remediation, stuckSince: Date, now: Date, dryRun: Bool) async {
         let action: BatchServerAction = remedy == .hardStop ? .stop(.hard) : .reboot(.hard)
         let token = ECSClient.makeClientToken()
         let store = context.store
+        let earlier = ((try? await store.intentsWithResults(loop: name, since: stuckSince)) ?? []).first { intent, results in
+            intent.subject == server.id && intent.action == remedy.rawValue && (intent.kind == .dryRun) == dryRun && !results.contains("error")
+        }
+        if let earlier {
+            await context.event(
+                name, project: project.name, subject: server.id, action: "remediation-skipped", severity: "info", servers: [server.id],
+                message: "\(project.name): \(remedy.rawValue) of stuck server \(server.name) was already tried for this episode (journal \(earlier.intent.seq)); not repeated")
+            return
+        }
         if dryRun {
             _ = try? await store.append(
                 JournalEntry(
@@ -247,8 +259,9 @@ public final class StuckTaskDetector: Reconciler {
                     message: "would \(remedy.rawValue) stuck server \(server.name)"))
             return
         }
+        var intent: Int64?
         do {
-            let intent = try await store.append(
+            intent = try await store.append(
                 JournalEntry(
                     at: now, kind: .intent, loop: name, project: project.name, subject: server.id, action: remedy.rawValue, clientToken: token,
                     servers: [server.id], result: "pending", message: "\(remedy.rawValue) stuck server \(server.name)"))
@@ -260,9 +273,30 @@ public final class StuckTaskDetector: Reconciler {
             try await store.watch(
                 WatchedJob(project: project.name, jobId: accepted.jobId, jobType: nil, source: "warden", registeredAt: now, intentSeq: intent))
         } catch {
+            // A clear refusal closes the intent; without an answer it stays open for the next pass.
+            if let intent, let refusal = error as? ECSError, refusal.kind != .transport && refusal.kind != .timeout {
+                _ = try? await store.append(
+                    JournalEntry(
+                        at: context.clock.now(), kind: .outcome, loop: name, project: project.name, subject: server.id, action: remedy.rawValue,
+                        clientToken: token, servers: [server.id], result: "error", message: "refused: \(refusal)", intentSeq: intent))
+            }
             await context.event(
                 name, project: project.name, subject: server.id, action: "remediation-failed", severity: "warning", servers: [server.id],
                 message: "\(project.name): \(remedy.rawValue) of \(server.id) failed: \(error)")
+        }
+    }
+
+    /// Remedies left without an answer (no reply, or the daemon died between intent and outcome)
+    /// are closed as `unknown` and never re-sent: a hard reboot or stop may already be under way.
+    private func closeUnansweredRemedies(now: Date) async {
+        guard let open = try? await context.store.openIntents(loop: name) else { return }
+        for intent in open {
+            let message = "recovery: \(intent.action ?? "remedy") of \(intent.subject ?? "?") (intent \(intent.seq)) got no answer; it may have been carried out, so it is not re-sent"
+            _ = try? await context.store.append(
+                JournalEntry(
+                    at: now, kind: .outcome, loop: name, project: intent.project, subject: intent.subject, action: intent.action, clientToken: intent.clientToken,
+                    servers: intent.servers, result: "unknown", message: message, intentSeq: intent.seq))
+            await context.event(name, project: intent.project, subject: intent.subject, action: "recovery-unknown", severity: "warning", servers: intent.servers, message: message)
         }
     }
 }
