@@ -218,7 +218,7 @@ public struct Server: Codable, Sendable, Hashable, Identifiable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)
         name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
-        status = try c.decodeIfPresent(ServerStatus.self, forKey: .status) ?? .other("")
+        status = ServerStatus(rawValue: ((try? c.decodeIfPresent(String.self, forKey: .status)) ?? nil) ?? "")
         _taskState = try c.decode(BlankAsNil.self, forKey: .taskState)
         _vmState = BlankAsNil(wrappedValue: try c.decode(BlankAsNil.self, forKey: .vmState).wrappedValue?.lowercased())
         _powerState = try c.decode(LenientOptionalInt.self, forKey: .powerState)
