@@ -343,4 +343,22 @@ import Testing
             #expect(try await h.context.store.openIntents().isEmpty)
         }
     }
+
+    /// The listing may be seconds old: a server that recovered meanwhile is not rebooted or stopped.
+    @Test func aServerThatRecoveredSinceTheListingIsLeftAlone() async throws {
+        let start = Date()
+        try await WardenHarness.with(settings: WardenSettings(stuck: Self.rules()), clockStart: start) { h in
+            let id = await h.addServer("web-1")
+            try await h.region.setServerState(projectId: h.project, serverId: id, vmState: nil, taskState: .some("powering-off"), locked: nil)
+            let detector = StuckTaskDetector(context: h.context)
+            _ = try await detector.reconcile(now: start)
+            let later = start.addingTimeInterval(16 * 60)
+            // The schedule loop lists the servers; then the server's task ends; then the stuck pass.
+            _ = try await h.context.inventory.servers(of: h.context.projects[0], fresh: true, now: later, keep: h.context.settings.listedServerFilter)
+            try await h.region.setServerState(projectId: h.project, serverId: id, vmState: "stopped", taskState: .some(nil), locked: nil)
+            _ = try await detector.reconcile(now: later.addingTimeInterval(1))
+            #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.isEmpty)
+            #expect(try await h.events(action: "remediation-skipped").count == 1)
+        }
+    }
 }

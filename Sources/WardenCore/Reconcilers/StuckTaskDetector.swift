@@ -252,6 +252,21 @@ public final class StuckTaskDetector: Reconciler {
                 message: "\(project.name): \(remedy.rawValue) of stuck server \(server.name) was already tried for this episode (journal \(earlier.intent.seq)); not repeated")
             return
         }
+        // Re-read before acting: the listing may be some seconds old (shared with the schedule loop).
+        do {
+            let current = try await project.client.server(id: server.id)
+            guard current.status == server.status, current.taskState == server.taskState else {
+                await context.event(
+                    name, project: project.name, subject: server.id, action: "remediation-skipped", severity: "info", servers: [server.id],
+                    message: "\(project.name): server \(server.name) moved on to \(current.status.rawValue)/\(current.taskState ?? "-") before its \(remedy.rawValue); not done")
+                return
+            }
+        } catch {
+            await context.event(
+                name, project: project.name, subject: server.id, action: "remediation-failed", severity: "warning", servers: [server.id],
+                message: "\(project.name): cannot re-read server \(server.id) before its \(remedy.rawValue): \(error); not done")
+            return
+        }
         if dryRun {
             _ = try? await store.append(
                 JournalEntry(
