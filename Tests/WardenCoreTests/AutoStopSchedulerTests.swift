@@ -471,4 +471,23 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             #expect(await !h.operations().contains("BatchStopServers"))
         }
     }
+
+    /// An operator pauses the scheduler while a pass waits for the boundary: nothing is stopped.
+    @Test func pausingWhileWaitingForTheBoundaryActsOnNothing() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: stopBoundary.addingTimeInterval(-5)) { h in
+            let id = await h.addServer("web-1", tags: ["warden-schedule": "office"])
+            let scheduler = AutoStopScheduler(context: h.context)
+            let pass = Task { try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(-5)) }
+            for _ in 0..<400 where h.clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            scheduler.loopPaused(true)
+            h.clock.set(stopBoundary)
+            #expect(try await pass.value.actions == 0)
+            #expect(await !h.operations().contains("BatchStopServers"))
+            // Resumed within the grace: the boundary is acted on then.
+            scheduler.loopPaused(false)
+            #expect(try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(60)).actions == 1)
+            await h.settle()
+            #expect(await h.status(id) == "SHUTOFF")
+        }
+    }
 }

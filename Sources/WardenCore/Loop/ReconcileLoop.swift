@@ -155,12 +155,14 @@ public final class ReconcileLoop: Service, Sendable {
     /// Stops running passes until `resume()`.
     public func pause() async {
         state.withLock { $0.paused = true }
+        reconciler.loopPaused(true)
         await supervisor.setPaused(name, true)
     }
 
     /// Resumes after `pause()`, with a pass right away.
     public func resume() async {
         state.withLock { $0.paused = false }
+        reconciler.loopPaused(false)
         await supervisor.setPaused(name, false)
         trigger.kick()
     }

@@ -11,6 +11,13 @@ public protocol Reconciler: Sendable {
     var name: String { get }
     /// Runs one pass at `now`.
     func reconcile(now: Date) async throws -> ReconcileReport
+    /// Told when the loop is paused or resumed, also while a pass runs (a pass that waits for a
+    /// schedule boundary must not act once paused).
+    func loopPaused(_ paused: Bool)
+}
+
+extension Reconciler {
+    public func loopPaused(_ paused: Bool) {}
 }
 
 /// What a pass did.

@@ -17,6 +17,10 @@ public final class AutoStopScheduler: Reconciler {
     private let reportedSkips = Mutex<Set<String>>([])
     /// How long the last reading of every project took (sets how early to read before a boundary).
     private let lastReadSeconds = Mutex<Double>(0)
+    /// The loop was paused: a pass in progress (waiting for a boundary) acts on nothing more.
+    private let paused = Mutex(false)
+
+    public func loopPaused(_ paused: Bool) { self.paused.withLock { $0 = paused } }
 
     public init(context: WardenContext) {
         self.context = context
@@ -58,6 +62,10 @@ public final class AutoStopScheduler: Reconciler {
         lastPlan.withLock { $0 = plan }
         await report(plan, settings: settings)
 
+        if paused.withLock({ $0 }) && !plan.batches.isEmpty {
+            // Paused during this pass: no call, and no boundary marked (a resume acts within the grace).
+            return ReconcileReport(summary: "paused during the pass: \(plan.actionCount) planned actions not taken", failures: failures)
+        }
         let result = await act(plan.batches, projects: projects, settings: settings, now: now)
         var acted = result.acted
         failures += result.failures
@@ -85,6 +93,11 @@ public final class AutoStopScheduler: Reconciler {
                 calls: try await journaledCalls(since: boundary.addingTimeInterval(-settings.autoStop.boundaryGrace)))
             if !ahead.batches.isEmpty {
                 try await context.clock.sleep(until: boundary)
+                guard !paused.withLock({ $0 }) else {
+                    return ReconcileReport(
+                        summary: summary + "; paused while waiting for the next boundary: not acted on", actions: acted, failures: failures,
+                        wakeAt: wakeAt, moreWork: plan.deferred > 0)
+                }
                 let at = max(context.clock.now(), boundary)
                 let aheadResult = await act(ahead.batches, projects: projects, settings: settings, now: at)
                 acted += aheadResult.acted
