@@ -23,11 +23,10 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
+# ROOT, SKIP_BUILD, SCRATCH_PATH, BUILD_NICE, SCRATCH; say, die, require_python3, release_build, require_executable
+# shellcheck source-path=SCRIPTDIR source=bench-common.sh
+source "$HERE/bench-common.sh"
 
-SKIP_BUILD="${SKIP_BUILD:-0}"
-SCRATCH_PATH="${SCRATCH_PATH:-}"
-BUILD_NICE="${BUILD_NICE:-10}"
 PROJECTS="${PROJECTS:-100}"
 SERVERS="${SERVERS:-1000}"
 PAGE_REQUESTS="${PAGE_REQUESTS:-50}"
@@ -37,9 +36,6 @@ WRK_DURATION="${WRK_DURATION:-10s}"
 LOADGEN="${LOADGEN:-wrk}"
 RESULTS_JSON="${RESULTS_JSON:-}"
 
-say() { printf '[bench] %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
-
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
   elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"
@@ -48,36 +44,12 @@ as_root() {
 }
 
 # ---- tools
-command -v python3 >/dev/null 2>&1 || die "python3 is required"
+require_python3
 
 # ---- 1. build
-if [ -n "$SCRATCH_PATH" ]; then
-  SCRATCH="$SCRATCH_PATH"
-else
-  SCRATCH="$ROOT/.build"
-fi
-if [ "$SKIP_BUILD" != "1" ]; then
-  command -v swift >/dev/null 2>&1 || die "swift is not on PATH (set SKIP_BUILD=1 and BIN=... to use a built binary)"
-  build_args=(build -c release --product ecs-sim --package-path "$ROOT")
-  if [ -n "$SCRATCH_PATH" ]; then
-    mkdir -p "$SCRATCH"
-    # Seed a fresh scratch path with the dependencies already resolved in .build (no network).
-    if [ ! -d "$SCRATCH/checkouts" ] && [ -d "$ROOT/.build/checkouts" ]; then
-      say "seeding $SCRATCH with the checkouts of $ROOT/.build"
-      cp -a "$ROOT/.build/checkouts" "$ROOT/.build/repositories" "$SCRATCH/" 2>/dev/null || true
-      cp -a "$ROOT/.build/workspace-state.json" "$SCRATCH/" 2>/dev/null || true
-    fi
-    build_args+=(--scratch-path "$SCRATCH")
-  fi
-  nice_cmd=()
-  if [ "$BUILD_NICE" != "0" ]; then nice_cmd=(nice -n "$BUILD_NICE"); fi
-  say "building: ${nice_cmd[*]} swift ${build_args[*]}"
-  build_started=$(date +%s)
-  "${nice_cmd[@]}" swift "${build_args[@]}" >&2 || die "release build failed"
-  say "release build took $(( $(date +%s) - build_started )) s"
-fi
+release_build "set SKIP_BUILD=1 and BIN=... to use a built binary" ecs-sim
 BIN="${BIN:-$SCRATCH/release/ecs-sim}"
-[ -x "$BIN" ] || die "no executable ecs-sim at $BIN (build it, or set BIN)"
+require_executable ecs-sim "$BIN" BIN
 
 # ---- wrk
 WRK=""

@@ -19,142 +19,29 @@ import json
 import multiprocessing
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_common, next to this script
+from bench_common import (BenchError, Http, Simulator, fmt_int, iam_token, load_average,  # noqa: E402
+                          make_logger, percentile, print_table, process_cpu_seconds, run_main,
+                          system_busy_seconds, verdict)
 
 PAGE_GOAL_MS = 50.0
 RPS_GOAL = 5000.0
 MEMORY_GOAL_MB = 500.0
 MEMORY_GOAL_SERVERS = 100_000
 
-
-class BenchError(Exception):
-    """A failed step: the script exits non-zero."""
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Simulator process
-
-
-class Simulator:
-    """ecs-sim as a child process; first stdout line gives the port."""
-
-    def __init__(self, binary: str, args: list[str], start_timeout: float, stderr_path: str):
-        self.binary = binary
-        self.args = args
-        self.start_timeout = start_timeout
-        self.stderr_path = stderr_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.lines: list[str] = []
-        self.port = 0
-        self.startup_seconds = 0.0
-        self._first_line = threading.Event()
-        self._reader: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._stderr = open(self.stderr_path, "wb")
-        started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [self.binary, *self.args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr)
-        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
-        self._reader.start()
-        deadline = started + self.start_timeout
-        while not self._first_line.wait(0.05):
-            if self.proc.poll() is not None:
-                raise BenchError(f"ecs-sim exited with status {self.proc.returncode} before listening; "
-                                 f"stderr: {self.stderr_tail()}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"ecs-sim did not print its listening line within {self.start_timeout:.0f} s")
-        self.startup_seconds = time.monotonic() - started
-        match = re.search(r"listening on http://[^:]+:(\d+)", self.lines[0]) if self.lines else None
-        if not match:
-            raise BenchError(f"unexpected first line from ecs-sim: {self.lines[:1]!r}")
-        self.port = int(match.group(1))
-
-    def _read_stdout(self) -> None:
-        assert self.proc and self.proc.stdout
-        for raw in self.proc.stdout:
-            self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
-            self._first_line.set()
-        self._first_line.set()
-
-    def stderr_tail(self) -> str:
-        try:
-            with open(self.stderr_path, "rb") as handle:
-                return handle.read()[-2000:].decode("utf-8", "replace").strip() or "(empty)"
-        except OSError:
-            return "(unreadable)"
-
-    def memory(self) -> dict[str, float]:
-        """VmHWM and VmRSS of the process, in MiB."""
-        assert self.proc
-        values: dict[str, float] = {}
-        with open(f"/proc/{self.proc.pid}/status") as handle:
-            for line in handle:
-                key, _, rest = line.partition(":")
-                if key in ("VmHWM", "VmRSS"):
-                    values[key] = int(rest.split()[0]) / 1024.0  # kB → MiB
-        return values
-
-    def stop(self, timeout: float = 30.0) -> tuple[int, float]:
-        """SIGTERM, then wait; SIGKILL and error if it does not exit in time."""
-        if not self.proc:
-            return (0, 0.0)
-        if self.proc.poll() is not None:
-            raise BenchError(f"ecs-sim had already exited with status {self.proc.returncode}; stderr: {self.stderr_tail()}")
-        sent = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            status = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise BenchError(f"ecs-sim did not exit within {timeout:.0f} s of SIGTERM (killed)")
-        if self._reader:
-            self._reader.join(5)
-        self._stderr.close()
-        return (status, time.monotonic() - sent)
-
-    def kill_if_running(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+log = make_logger("bench")
 
 
 # --------------------------------------------------------------------------------------------
 # CPU accounting: the simulator's own CPU time per request does not depend on what else runs on
 # the machine; the CPU the rest of the machine used tells how much the wall-clock figures suffer.
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def system_busy_seconds() -> float:
-    """CPU time all CPUs spent busy (not idle, not iowait)."""
-    with open("/proc/stat") as handle:
-        values = [int(x) for x in handle.readline().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = values
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
 def own_cpu_seconds() -> float:
@@ -191,44 +78,8 @@ class CpuMeter:
         self.use = CpuUse(wall=time.monotonic() - wall, simulator=d_sim, others=max(0.0, d_busy - d_sim - d_own))
 
 
-def load_average() -> str:
-    with open("/proc/loadavg") as handle:
-        return handle.read().split()[0]
-
-
 # --------------------------------------------------------------------------------------------
 # HTTP helpers
-
-
-def request_json(conn: http.client.HTTPConnection, method: str, path: str, body: object | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    payload = json.dumps(body).encode() if body is not None else None
-    all_headers = {"Accept": "application/json", **(headers or {})}
-    if payload is not None:
-        all_headers["Content-Type"] = "application/json"
-    conn.request(method, path, body=payload, headers=all_headers)
-    response = conn.getresponse()
-    data = response.read()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-
-
-def iam_token(conn: http.client.HTTPConnection, user: str, password: str, project: str) -> str:
-    body = {"auth": {
-        "identity": {"methods": ["password"],
-                     "password": {"user": {"name": user, "password": password, "domain": {"name": "any"}}}},
-        "scope": {"project": {"id": project}}}}
-    status, headers, data = request_json(conn, "POST", "/v3/auth/tokens", body)
-    token = headers.get("x-subject-token")
-    if status != 201 or not token:
-        raise BenchError(f"POST /v3/auth/tokens → {status}: {data[:300]!r}")
-    return token
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-fraction * len(ordered) // 1))))
-    return ordered[rank - 1]
 
 
 @dataclass
@@ -408,36 +259,6 @@ def parse_duration(text: str) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Report
-
-
-def fmt_int(value: int) -> str:
-    return f"{value:,}"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
-def print_table(title: list[str], rows: list[tuple[str, str, str, str]], notes: list[str]) -> None:
-    headers = ("Measure", "Figure", "Goal", "Result")
-    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(4)]
-    rule = "+-" + "-+-".join("-" * w for w in widths) + "-+"
-    print()
-    for line in title:
-        print(line)
-    print(rule)
-    print("| " + " | ".join(headers[i].ljust(widths[i]) for i in range(4)) + " |")
-    print(rule.replace("-", "="))
-    for row in rows:
-        print("| " + " | ".join(row[i].ljust(widths[i]) for i in range(4)) + " |")
-    print(rule)
-    for note in notes:
-        print(note)
-    print(flush=True)
-
-
-# --------------------------------------------------------------------------------------------
 
 
 def main() -> int:
@@ -477,8 +298,8 @@ def main() -> int:
         time.sleep(0.3)  # let the remaining banner lines arrive
         memory_fleet = simulator.memory()
 
-        conn = http.client.HTTPConnection("127.0.0.1", simulator.port, timeout=60)
-        status, _, data = request_json(conn, "GET", "/_sim/state")
+        conn = Http(simulator.port, 60, reconnect=False)
+        status, _, data = conn.request("GET", "/_sim/state")
         if status != 200:
             raise BenchError(f"GET /_sim/state → {status}: {data[:300]!r}")
         state = json.loads(data)
@@ -489,7 +310,7 @@ def main() -> int:
         # The first project (--project-id) is the one every token below is scoped to.
         first_line_projects = next((l for l in simulator.lines if l.startswith("projects ")), "")
         project = first_line_projects.split(": ", 1)[1].split(",")[0].strip() if ": " in first_line_projects else project_ids[0]
-        token = iam_token(conn, options.iam_user, options.iam_password, project)
+        token = iam_token(conn, options.iam_user, options.iam_password, project, arrow="→")
         conn.close()
         log(f"project {project}, token {token[:12]}…")
 
@@ -524,8 +345,8 @@ def main() -> int:
             raise BenchError(f"the small-call load got no successful response ({load.non_2xx} non-2xx)")
         memory_load = simulator.memory()
 
-        conn = http.client.HTTPConnection("127.0.0.1", simulator.port, timeout=60)
-        _, _, data = request_json(conn, "GET", "/_sim/state")
+        conn = Http(simulator.port, 60, reconnect=False)
+        _, _, data = conn.request("GET", "/_sim/state")
         conn.close()
         requests_logged = json.loads(data).get("requests_logged", -1)
 
@@ -632,18 +453,5 @@ def main() -> int:
     return 0
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    log(f"signal {signum}: stopping")
-    raise SystemExit(128 + signum)
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        log(f"error: {error}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_main(main, log)

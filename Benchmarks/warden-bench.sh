@@ -37,11 +37,10 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
+# ROOT, SKIP_BUILD, SCRATCH_PATH, BUILD_NICE, SCRATCH; say, die, require_python3, release_build, require_executable
+# shellcheck source-path=SCRIPTDIR source=bench-common.sh
+source "$HERE/bench-common.sh"
 
-SKIP_BUILD="${SKIP_BUILD:-0}"
-SCRATCH_PATH="${SCRATCH_PATH:-}"
-BUILD_NICE="${BUILD_NICE:-10}"
 PROJECTS="${PROJECTS:-100}"
 SERVERS="${SERVERS:-1000}"
 FLAVORS="${FLAVORS:-200}"
@@ -62,9 +61,6 @@ BENCH_TIMEOUT="${BENCH_TIMEOUT:-$((900 + 60 * PRECISION_BOUNDARIES))}"
 RESULTS_JSON="${RESULTS_JSON:-}"
 SDK_VERSION="3.1.219"
 
-say() { printf '[bench] %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
-
 # ---- clean-up: the helper stops what it started; this stops the helper if we are interrupted
 HELPER_PID=""
 cleanup() {
@@ -79,7 +75,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- tools
-command -v python3 >/dev/null 2>&1 || die "python3 is required"
+require_python3
 if [ ! -x /usr/bin/time ]; then
   say "/usr/bin/time not found: installing GNU time with apt-get"
   if [ "$(id -u)" -eq 0 ]; then
@@ -90,33 +86,11 @@ if [ ! -x /usr/bin/time ]; then
 fi
 
 # ---- 1. build (one product per invocation)
-if [ -n "$SCRATCH_PATH" ]; then SCRATCH="$SCRATCH_PATH"; else SCRATCH="$ROOT/.build"; fi
-if [ "$SKIP_BUILD" != "1" ]; then
-  command -v swift >/dev/null 2>&1 || die "swift is not on PATH (set SKIP_BUILD=1, WARDEN_BIN and SIM_BIN to use built binaries)"
-  common=(build -c release --package-path "$ROOT")
-  if [ -n "$SCRATCH_PATH" ]; then
-    mkdir -p "$SCRATCH"
-    # Seed a fresh scratch path with the dependencies already resolved in .build (no network).
-    if [ ! -d "$SCRATCH/checkouts" ] && [ -d "$ROOT/.build/checkouts" ]; then
-      say "seeding $SCRATCH with the checkouts of $ROOT/.build"
-      cp -a "$ROOT/.build/checkouts" "$ROOT/.build/repositories" "$SCRATCH/" 2>/dev/null || true
-      cp -a "$ROOT/.build/workspace-state.json" "$SCRATCH/" 2>/dev/null || true
-    fi
-    common+=(--scratch-path "$SCRATCH")
-  fi
-  nice_cmd=()
-  if [ "$BUILD_NICE" != "0" ]; then nice_cmd=(nice -n "$BUILD_NICE"); fi
-  build_started=$(date +%s)
-  for product in ecs-warden ecs-sim; do
-    say "building: ${nice_cmd[*]} swift ${common[*]} --product $product"
-    "${nice_cmd[@]}" swift "${common[@]}" --product "$product" >&2 || die "release build of $product failed"
-  done
-  say "release build took $(( $(date +%s) - build_started )) s"
-fi
+release_build "set SKIP_BUILD=1, WARDEN_BIN and SIM_BIN to use built binaries" ecs-warden ecs-sim
 WARDEN_BIN="${WARDEN_BIN:-$SCRATCH/release/ecs-warden}"
 SIM_BIN="${SIM_BIN:-$SCRATCH/release/ecs-sim}"
-[ -x "$WARDEN_BIN" ] || die "no executable ecs-warden at $WARDEN_BIN (build it, or set WARDEN_BIN)"
-[ -x "$SIM_BIN" ] || die "no executable ecs-sim at $SIM_BIN (build it, or set SIM_BIN)"
+require_executable ecs-warden "$WARDEN_BIN" WARDEN_BIN
+require_executable ecs-sim "$SIM_BIN" SIM_BIN
 
 # ---- 2. the official SDK in a venv
 SDK_PYTHON=""

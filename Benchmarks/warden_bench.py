@@ -50,6 +50,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_common, next to this script
+from bench_common import (SEPARATOR, BenchError, Http, Simulator, fmt_int, iam_token, load_average,  # noqa: E402
+                          make_logger, percentile, print_table, process_cpu_seconds, process_memory_mib,
+                          run_main, stop_process, system_busy_seconds, verdict)
+
 GOAL_PASS_SECONDS = 5.0
 GOAL_PASS_MB = 150.0
 GOAL_SDK_RATIO = 5.0
@@ -61,13 +66,7 @@ LOOP_ORDER = ["quota", "flavors", "schedule", "stuck", "maintenance"]  # the ord
 SCHEDULE_TAG = "warden-schedule"
 FLEET_SCHEDULES = ["office-hours", "weeknights", "lab"]  # what ecs-sim's fleet generator tags with
 
-
-class BenchError(Exception):
-    """A failed step: the script exits non-zero."""
-
-
-def log(message: str) -> None:
-    print(f"[warden-bench] {message}", file=sys.stderr, flush=True)
+log = make_logger("warden-bench")
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,27 +91,6 @@ def spawn(args: list[str], **kwargs: object) -> subprocess.Popen:
     return proc
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> tuple[int, float, bool]:
-    """SIGTERM to the process group, wait; SIGKILL after `timeout`. (status, seconds, killed)."""
-    if proc.poll() is not None:
-        return proc.returncode, 0.0, False
-    sent = time.monotonic()
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        status = proc.wait(timeout)
-        return status, time.monotonic() - sent, False
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        return proc.returncode, time.monotonic() - sent, True
-
-
 def cleanup_children() -> None:
     for proc in reversed(CHILDREN):
         if proc.poll() is None:
@@ -120,39 +98,7 @@ def cleanup_children() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# /proc
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads)."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def system_busy_seconds() -> float:
-    with open("/proc/stat") as handle:
-        values = [int(x) for x in handle.readline().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = values
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
-
-
-def process_memory_mib(pid: int) -> dict[str, float]:
-    values: dict[str, float] = {}
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            key, _, rest = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                values[key] = int(rest.split()[0]) / 1024.0
-    return values
-
-
-def load_average() -> str:
-    with open("/proc/loadavg") as handle:
-        return handle.read().split()[0]
+# Parsing: GNU time's figures, ISO dates
 
 
 def parse_time_v(path: str) -> dict[str, float]:
@@ -179,59 +125,6 @@ def parse_time_v(path: str) -> dict[str, float]:
     return result
 
 
-# --------------------------------------------------------------------------------------------
-# HTTP
-
-
-class Http:
-    """One keep-alive connection to 127.0.0.1:port; reconnects once when the peer closed it."""
-
-    def __init__(self, port: int, timeout: float = 60.0):
-        self.port = port
-        self.timeout = timeout
-        self.conn: http.client.HTTPConnection | None = None
-
-    def request(self, method: str, path: str, body: object | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        payload = json.dumps(body).encode() if body is not None else None
-        all_headers = {"Accept": "application/json", **(headers or {})}
-        if payload is not None:
-            all_headers.setdefault("Content-Type", "application/json")
-        for attempt in (0, 1):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-            try:
-                self.conn.request(method, path, body=payload, headers=all_headers)
-                response = self.conn.getresponse()
-                data = response.read()
-                return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-            except (ConnectionError, http.client.BadStatusLine, http.client.CannotSendRequest):
-                self.conn.close()
-                self.conn = None
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
-
-    def json(self, method: str, path: str, body: object | None = None, headers: dict[str, str] | None = None,
-             expect: tuple[int, ...] = (200,)) -> object:
-        status, _, data = self.request(method, path, body, headers)
-        if status not in expect:
-            raise BenchError(f"{method} {path} -> {status}: {data[:300]!r}")
-        return json.loads(data) if data else None
-
-    def close(self) -> None:
-        if self.conn:
-            self.conn.close()
-            self.conn = None
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-fraction * len(ordered) // 1))))
-    return ordered[rank - 1]
-
-
 def parse_iso(text: str | None) -> float | None:
     if not text:
         return None
@@ -242,64 +135,7 @@ def parse_iso(text: str | None) -> float | None:
 
 
 # --------------------------------------------------------------------------------------------
-# The simulator
-
-
-class Simulator:
-    """ecs-sim as a child process; the first stdout line gives the port."""
-
-    def __init__(self, binary: str, args: list[str], start_timeout: float, stderr_path: str):
-        self.binary = binary
-        self.args = args
-        self.start_timeout = start_timeout
-        self.stderr_path = stderr_path
-        self.proc: subprocess.Popen | None = None
-        self.lines: list[str] = []
-        self.port = 0
-        self.startup_seconds = 0.0
-        self._first_line = threading.Event()
-
-    def start(self) -> None:
-        self._stderr = open(self.stderr_path, "wb")
-        started = time.monotonic()
-        self.proc = spawn([self.binary, *self.args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr)
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        deadline = started + self.start_timeout
-        while not self._first_line.wait(0.05):
-            if self.proc.poll() is not None:
-                raise BenchError(f"ecs-sim exited with status {self.proc.returncode} before listening; stderr: {self.stderr_tail()}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"ecs-sim did not print its listening line within {self.start_timeout:.0f} s")
-        self.startup_seconds = time.monotonic() - started
-        match = re.search(r"listening on http://[^:]+:(\d+)", self.lines[0]) if self.lines else None
-        if not match:
-            raise BenchError(f"unexpected first line from ecs-sim: {self.lines[:1]!r}")
-        self.port = int(match.group(1))
-
-    def _read_stdout(self) -> None:
-        assert self.proc and self.proc.stdout
-        for raw in self.proc.stdout:
-            self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
-            self._first_line.set()
-        self._first_line.set()
-
-    def stderr_tail(self) -> str:
-        try:
-            with open(self.stderr_path, "rb") as handle:
-                return handle.read()[-2000:].decode("utf-8", "replace").strip() or "(empty)"
-        except OSError:
-            return "(unreadable)"
-
-    def stop(self) -> tuple[int, float]:
-        if not self.proc:
-            return 0, 0.0
-        if self.proc.poll() is not None:
-            raise BenchError(f"ecs-sim had already exited with status {self.proc.returncode}; stderr: {self.stderr_tail()}")
-        status, seconds, killed = stop_process(self.proc, 30.0)
-        self._stderr.close()
-        if killed:
-            raise BenchError("ecs-sim did not exit within 30 s of SIGTERM (killed)")
-        return status, seconds
+# The simulator's request log
 
 
 class RequestLog:
@@ -807,18 +643,6 @@ def scrape(port: int, count: int, until: "callable | None" = None, max_seconds: 
 # Phase 6: schedule precision
 
 
-def iam_token(sim: Http, user: str, password: str, project: str) -> str:
-    body = {"auth": {
-        "identity": {"methods": ["password"],
-                     "password": {"user": {"name": user, "password": password, "domain": {"name": "any"}}}},
-        "scope": {"project": {"id": project}}}}
-    status, headers, data = sim.request("POST", "/v3/auth/tokens", body)
-    token = headers.get("x-subject-token")
-    if status != 201 or not token:
-        raise BenchError(f"POST /v3/auth/tokens -> {status}: {data[:300]!r}")
-    return token
-
-
 def tag_precision_servers(sim: Http, projects: list[str], per_schedule: int, schedules: list[str], user: str,
                           password: str) -> dict[str, dict[str, list[str]]]:
     """Re-tags running, idle, untagged servers with the precision schedules through the API (the fleet
@@ -887,35 +711,6 @@ def analyse_precision(records: list[dict], boundaries: list[float], schedules: l
 # Report
 
 
-def fmt_int(value: float) -> str:
-    return f"{int(value):,}"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
-def print_table(title: list[str], rows: list[tuple[str, str, str, str]], notes: list[str]) -> None:
-    headers = ("Measure", "Figure", "Goal", "Result")
-    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(4)]
-    rule = "+-" + "-+-".join("-" * w for w in widths) + "-+"
-    print()
-    for line in title:
-        print(line)
-    print(rule)
-    print("| " + " | ".join(headers[i].ljust(widths[i]) for i in range(4)) + " |")
-    print(rule.replace("-", "="))
-    for row in rows:
-        if row == ("-", "-", "-", "-"):
-            print(rule)
-            continue
-        print("| " + " | ".join(row[i].ljust(widths[i]) for i in range(4)) + " |")
-    print(rule)
-    for note in notes:
-        print(note)
-    print(flush=True)
-
-
 def describe_calls(counter: Counter) -> str:
     if not counter:
         return "none"
@@ -976,7 +771,7 @@ def main() -> int:
                      "--flavors", str(options.flavors), "--scheduled-share", str(options.scheduled_share),
                      "--seed", str(options.seed), "--access-key", ak, "--secret-key", sk,
                      "--iam-user", options.iam_user, "--iam-password", options.iam_password],
-                    options.start_timeout, os.path.join(workdir, "ecs-sim.stderr"))
+                    options.start_timeout, os.path.join(workdir, "ecs-sim.stderr"), spawn=spawn, group=True)
     rows: list[tuple[str, str, str, str]] = []
     notes: list[str] = []
     load_before = load_average()
@@ -1151,7 +946,7 @@ def main() -> int:
     full = fleet == GOAL_FLEET
     fleet_suffix = "" if full else f" (fleet {fmt_int(fleet)})"
     rows.append(("ecs-sim start-up (incl. fleet)", f"{sim.startup_seconds:.1f} s", "", ""))
-    rows.append(("-", "-", "-", "-"))
+    rows.append(SEPARATOR)
     rows.append(("Full pass: `run --once` wall", f"{once.wall:.2f} s", f"< {GOAL_PASS_SECONDS:g} s",
                  verdict(once.wall < GOAL_PASS_SECONDS) + fleet_suffix))
     rows.append(("  CPU user+sys", f"{once.cpu:.2f} s ({once.user:.2f} + {once.sys:.2f})", "", ""))
@@ -1188,7 +983,7 @@ def main() -> int:
         all_minimal = False
         rows.append(("  API calls outside the loops", describe_calls(once.unattributed), "none", "MISS"))
     rows.append(("  API calls: whole pass", f"{fmt_int(total_actual)}", f"= minimum {fmt_int(total_minimum)}", verdict(all_minimal)))
-    rows.append(("-", "-", "-", "-"))
+    rows.append(SEPARATOR)
     if baseline:
         listing = ("Nova servers/detail, microversion " + str(baseline.microversion)) if baseline.api == "nova" \
             else "v1 cloudservers/detail"
@@ -1202,7 +997,7 @@ def main() -> int:
         ratio = baseline.wall / once.wall if once.wall > 0 else float("inf")
         rows.append(("ecs-warden speed-up over the SDK", f"{ratio:.1f}x wall ({baseline.cpu / max(once.cpu, 1e-9):.1f}x CPU)",
                      f">= {GOAL_SDK_RATIO:g}x", verdict(ratio >= GOAL_SDK_RATIO)))
-        rows.append(("-", "-", "-", "-"))
+        rows.append(SEPARATOR)
     rows.append(("Run mode: start-up to READY=1", f"{ready_ms:.0f} ms (exec to sd_notify)", "", ""))
     rows.append(("  first passes (concurrent)", f"all done {first_done:.1f} s after exec", "", ""))
     rows.append(("    per loop", ", ".join(f"{k} {first_durations[k]:.2f}" for k in LOOP_ORDER if k in first_durations) + " s", "", ""))
@@ -1219,7 +1014,7 @@ def main() -> int:
                  f"RSS {memory_run['VmRSS']:.0f} MB", "", ""))
     rows.append(("  SIGTERM", f"exit {run_status} in {run_stop_seconds:.2f} s", "exit 0", verdict(run_status == 0)))
     if precision:
-        rows.append(("-", "-", "-", "-"))
+        rows.append(SEPARATOR)
         delays = [d for b in precision for d in b.stop_delays]
         missing = sum(max(0, b.expected_stops - len(b.stop_delays)) for b in precision)
         worst = max(delays) if delays else float("inf")
@@ -1361,21 +1156,5 @@ def profile_once(warden: str, workdir: str, endpoint: str, region: str, config_p
     return result
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    log(f"signal {signum}: stopping")
-    raise SystemExit(128 + signum)
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        log(f"error: {error}")
-        cleanup_children()
-        sys.exit(1)
-    except KeyboardInterrupt:
-        log("interrupted")
-        cleanup_children()
-        sys.exit(130)
+    run_main(main, log, signals=(signal.SIGTERM, signal.SIGHUP), cleanup=cleanup_children)

@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# Shared by simulator-bench.sh and warden-bench.sh, which `source` it after setting HERE (this
+# folder) and `set -euo pipefail`. Not a script of its own.
+#
+# Environment (documented in both scripts' headers):
+#   SKIP_BUILD=1        no release build
+#   SCRATCH_PATH=dir    SwiftPM scratch path of the release build (default: the package's .build)
+#   BUILD_NICE=10       niceness of the release build (0 = not niced)
+
+ROOT="$(cd "$HERE/.." && pwd)"
+
+SKIP_BUILD="${SKIP_BUILD:-0}"
+SCRATCH_PATH="${SCRATCH_PATH:-}"
+BUILD_NICE="${BUILD_NICE:-10}"
+
+say() { printf '[bench] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+require_python3() {
+  command -v python3 >/dev/null 2>&1 || die "python3 is required"
+}
+
+# The scratch path of the release build (where the binaries are by default).
+if [ -n "$SCRATCH_PATH" ]; then SCRATCH="$SCRATCH_PATH"; else SCRATCH="$ROOT/.build"; fi
+
+# release_build HINT PRODUCT...: `swift build -c release`, one product per invocation, niced by
+# BUILD_NICE, in SCRATCH; nothing with SKIP_BUILD=1. HINT completes the error when swift is missing.
+release_build() {
+  local hint="$1"
+  shift
+  if [ "$SKIP_BUILD" = "1" ]; then return 0; fi
+  command -v swift >/dev/null 2>&1 || die "swift is not on PATH ($hint)"
+  local common=(build -c release --package-path "$ROOT")
+  if [ -n "$SCRATCH_PATH" ]; then
+    mkdir -p "$SCRATCH"
+    # Seed a fresh scratch path with the dependencies already resolved in .build (no network).
+    if [ ! -d "$SCRATCH/checkouts" ] && [ -d "$ROOT/.build/checkouts" ]; then
+      say "seeding $SCRATCH with the checkouts of $ROOT/.build"
+      cp -a "$ROOT/.build/checkouts" "$ROOT/.build/repositories" "$SCRATCH/" 2>/dev/null || true
+      cp -a "$ROOT/.build/workspace-state.json" "$SCRATCH/" 2>/dev/null || true
+    fi
+    common+=(--scratch-path "$SCRATCH")
+  fi
+  local nice_cmd=()
+  if [ "$BUILD_NICE" != "0" ]; then nice_cmd=(nice -n "$BUILD_NICE"); fi
+  local build_started product
+  build_started=$(date +%s)
+  for product in "$@"; do
+    say "building: ${nice_cmd[*]} swift ${common[*]} --product $product"
+    "${nice_cmd[@]}" swift "${common[@]}" --product "$product" >&2 || die "release build of $product failed"
+  done
+  say "release build took $(( $(date +%s) - build_started )) s"
+}
+
+# require_executable NAME PATH VARIABLE: dies unless PATH is an executable.
+require_executable() {
+  [ -x "$2" ] || die "no executable $1 at $2 (build it, or set $3)"
+}
