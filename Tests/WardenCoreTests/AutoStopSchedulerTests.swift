@@ -490,4 +490,18 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             #expect(await h.status(id) == "SHUTOFF")
         }
     }
+
+    /// Nothing to act on as things stand seconds before the boundary: the loop still wakes at the
+    /// boundary itself, and acts on a server that changed meanwhile.
+    @Test func withNothingToDoAheadTheLoopWakesAtTheBoundary() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: stopBoundary.addingTimeInterval(-5)) { h in
+            let scheduler = AutoStopScheduler(context: h.context)
+            let report = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(-5))
+            #expect(report.wakeAt == stopBoundary)
+            let late = await h.addServer("web-1", tags: ["warden-schedule": "office"])
+            #expect(try await scheduler.reconcile(now: stopBoundary).actions == 1)
+            await h.settle()
+            #expect(await h.status(late) == "SHUTOFF")
+        }
+    }
 }

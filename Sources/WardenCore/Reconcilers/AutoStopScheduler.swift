@@ -91,7 +91,10 @@ public final class AutoStopScheduler: Reconciler {
             let ahead = try await makePlan(
                 observed: observed, settings: settings, now: boundary,
                 calls: try await journaledCalls(since: boundary.addingTimeInterval(-settings.autoStop.boundaryGrace)))
-            if !ahead.batches.isEmpty {
+            if ahead.batches.isEmpty {
+                // Nothing to do as things stand: the pass at the boundary itself looks again.
+                wakeAt = boundary
+            } else {
                 try await context.clock.sleep(until: boundary)
                 guard !paused.withLock({ $0 }) else {
                     return ReconcileReport(
