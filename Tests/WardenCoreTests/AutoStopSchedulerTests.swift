@@ -286,6 +286,8 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             calls: [JournaledCall(project: "main", schedule: "office", action: .stop, at: stopBoundary.addingTimeInterval(1), servers: ["a"], state: .open)])
         #expect(plan.batches.flatMap(\.serverIds) == ["b"])
         #expect(plan.skips.map(\.reason) == ["pending_intent"])
+        // Each server counted once, under its state.
+        #expect(plan.counts["office"] == ["running": 2])
         #expect(plan.handled.isEmpty)  // the boundary stays open until the intent is resolved
         #expect(plan.waiting == 1)
     }

@@ -228,7 +228,7 @@ public enum AutoStopPlanner {
                         // A call for this server may still be in flight (an intent without outcome):
                         // only its own resend, with the same token, may act on it.
                         if inFlight[project.project]?.contains(server.id) == true {
-                            plan.skip(project.project, server, name, "pending_intent", "an earlier call for it has no answer yet")
+                            plan.skip(project.project, server, name, "pending_intent", "an earlier call for it has no answer yet", counted: true)
                             busy += 1
                             continue
                         }
@@ -236,13 +236,13 @@ public enum AutoStopPlanner {
                         if actedOn.contains(server.id) {
                             // Stopping (busy) or stopped by that call: nothing to wait for or report.
                             if reason == nil {
-                                plan.skip(project.project, server, name, "acted_on", "a \(action.rawValue) call that may have been carried out already named it")
+                                plan.skip(project.project, server, name, "acted_on", "a \(action.rawValue) call that may have been carried out already named it", counted: true)
                             }
                             continue
                         }
                         if let reason {
                             if reason != "already" {
-                                plan.skip(project.project, server, name, reason, "\(server.status.rawValue)/\(server.taskState ?? "-")")
+                                plan.skip(project.project, server, name, reason, "\(server.status.rawValue)/\(server.taskState ?? "-")", counted: true)
                             }
                             if reason == "busy" { busy += 1 }
                             continue
@@ -394,8 +394,10 @@ public struct ScheduleMarkKey: Sendable, Hashable {
 }
 
 extension AutoStopPlan {
-    fileprivate mutating func skip(_ project: String, _ server: Server, _ schedule: String?, _ reason: String, _ detail: String) {
+    /// Records a server left alone. `counted`: the server is already counted under its state in
+    /// `counts` (skips decided while acting), so it is not counted a second time under the reason.
+    fileprivate mutating func skip(_ project: String, _ server: Server, _ schedule: String?, _ reason: String, _ detail: String, counted: Bool = false) {
         skips.append(.init(project: project, serverId: server.id, schedule: schedule, reason: reason, detail: detail))
-        if let schedule { counts[schedule, default: [:]][reason, default: 0] += 1 }
+        if let schedule, !counted { counts[schedule, default: [:]][reason, default: 0] += 1 }
     }
 }
