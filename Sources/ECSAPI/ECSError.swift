@@ -78,6 +78,10 @@ public struct ECSError: Error, Sendable, Equatable, CustomStringConvertible {
         return parts.joined(separator: ": ")
     }
 
+    /// True when no answer arrived (connection lost, timeout): the cloud may have carried the call
+    /// out. Any other failure is an answer that refused it.
+    public var mayHaveBeenCarriedOut: Bool { kind == .transport || kind == .timeout }
+
     /// True for a "not found" answer (`Ecs.0114`, `Ecs.0614`, `Common.0011` for jobs, or HTTP 404).
     public var isNotFound: Bool {
         if let code, ["Ecs.0114", "Ecs.0614", "Common.0011"].contains(code) { return true }

@@ -40,8 +40,7 @@ public actor TokenBucket {
         let now = clock.now
         let elapsed = now - lastRefill
         lastRefill = now
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        tokens = min(Double(limit.burst), tokens + seconds * limit.requestsPerSecond)
+        tokens = min(Double(limit.burst), tokens + elapsed.inSeconds * limit.requestsPerSecond)
     }
 }
 
@@ -62,4 +61,9 @@ public actor EndpointRateLimiters {
         buckets[host] = bucket
         return bucket
     }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

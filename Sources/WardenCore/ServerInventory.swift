@@ -26,16 +26,12 @@ public final class ServerInventory: Sendable {
         self.maxAge = maxAge
     }
 
-    /// The servers of `project` that `keep` retains: a fresh read when `fresh` (left here for the
-    /// other loops), otherwise a reading at most `maxAge` old or the one in progress.
-    ///
-    /// - Parameters:
-    ///   - keep: the servers worth keeping; every caller of one inventory passes the same rule
-    ///     (`WardenSettings.listedServerFilter`), so that a shared reading holds what each needs.
-    public func servers(
-        of project: WardenProject, fresh: Bool, now: Date, keep: @escaping @Sendable (Server) -> Bool
-    ) async throws -> [Server] {
+    /// The servers of `project` some loop looks at under `settings` (`listedServerFilter`): a fresh
+    /// read when `fresh` (left here for the other loops), otherwise a reading at most `maxAge` old
+    /// or the one in progress.
+    public func servers(of project: WardenProject, fresh: Bool, now: Date, settings: WardenSettings) async throws -> [Server] {
         let key = Self.key(project)
+        let keep = settings.listedServerFilter
         let task: Task<[Server], any Error> = readings.withLock { readings in
             // Drop what has aged out, so a quiet daemon does not hold the fleet between passes.
             readings = readings.filter { now.timeIntervalSince($0.value.readAt) <= maxAge }

@@ -789,15 +789,20 @@ class Soak:
         with self.lock:
             self.phases.append(phase)
         if check_recovery:
-            recovered, first = self.wait_recovery(end, name)
-            phase["recovery"] = recovered
-            phase["recovery_loops"] = {k: v - end for k, v in first.items()}
-            if recovered is None:
-                missing = [l for l in LOOPS if l not in first]
-                say(f"  -> {name}: NOT recovered within {self.recovery_limit:.0f} s (no successful pass of {', '.join(missing)})")
-            else:
-                say(f"  -> {name}: every loop passed again {recovered:.1f} s after the fault ended")
+            self.record_recovery(phase, "after the fault ended")
         return phase
+
+    def record_recovery(self, phase, since_what, label=None):
+        """Waits for every loop to pass again after phase["end"], records it in the phase and says it."""
+        end = phase["end"]
+        recovered, first = self.wait_recovery(end, phase["name"])
+        phase["recovery"], phase["recovery_loops"] = recovered, {k: v - end for k, v in first.items()}
+        label = label or phase["name"]
+        if recovered is None:
+            missing = [l for l in LOOPS if l not in first]
+            say(f"  -> {label}: NOT recovered within {self.recovery_limit:.0f} s (no successful pass of {', '.join(missing)})")
+        else:
+            say(f"  -> {label}: every loop passed again {recovered:.1f} s {since_what}")
 
     def sleep(self, seconds):
         end = time.time() + seconds
@@ -913,9 +918,7 @@ class Soak:
         os.remove(self.proxy_records + ".control")
         self.sleep(62)  # the last held calls go through
         phase["end"] = time.time()
-        recovered, first = self.wait_recovery(phase["end"], phase["name"])
-        phase["recovery"], phase["recovery_loops"] = recovered, {k: v - phase["end"] for k, v in first.items()}
-        say(f"  -> late-delivery: {'every loop passed again %.1f s after the last held call' % recovered if recovered is not None else 'NOT recovered'}")
+        self.record_recovery(phase, "after the last held call", "late-delivery")
         self.kill_armed = True
 
         def bad_credentials():
@@ -928,9 +931,7 @@ class Soak:
         self.term_daemon("switch back to the right credentials")
         self.start_daemon("right credentials again")
         phase["end"] = time.time()
-        recovered, first = self.wait_recovery(phase["end"], phase["name"])
-        phase["recovery"], phase["recovery_loops"] = recovered, {k: v - phase["end"] for k, v in first.items()}
-        say(f"  -> wrong-credentials: {'recovered %.1f s after the right credentials' % recovered if recovered is not None else 'NOT recovered'}")
+        self.record_recovery(phase, "after the right credentials")
         self.random_kills_armed = False
 
         def revoke():
@@ -1002,9 +1003,7 @@ class Soak:
                           f"the daemon stayed alive through the outage: {len(pings)} WATCHDOG=1 (WATCHDOG_USEC 20 s), longest gap {max(gaps):.1f} s")
         phase = {"name": f"api-outage-{outage / 60:.1f}min", "kind": "fault", "start": start, "end": end, "faults": {"outage": "error|drop"}}
         self.phases.append(phase)
-        recovered, first = self.wait_recovery(end, phase["name"])
-        phase["recovery"], phase["recovery_loops"] = recovered, {k: v - end for k, v in first.items()}
-        say(f"  -> api-outage: {'every loop passed again %.1f s after the outage' % recovered if recovered is not None else 'NOT recovered'}")
+        self.record_recovery(phase, "after the outage", "api-outage")
         self.sleep(max(0.0, warm - (time.time() - end)))
         self.memory["p2"] = self.idle_rss(mem_gen, dur(20, 10))
         self.memory["p2_t"] = time.time()

@@ -354,7 +354,7 @@ import Testing
             _ = try await detector.reconcile(now: start)
             let later = start.addingTimeInterval(16 * 60)
             // The schedule loop lists the servers; then the server's task ends; then the stuck pass.
-            _ = try await h.context.inventory.servers(of: h.context.projects[0], fresh: true, now: later, keep: h.context.settings.listedServerFilter)
+            _ = try await h.context.inventory.servers(of: h.context.projects[0], fresh: true, now: later, settings: h.context.settings)
             try await h.region.setServerState(projectId: h.project, serverId: id, vmState: "stopped", taskState: .some(nil), locked: nil)
             _ = try await detector.reconcile(now: later.addingTimeInterval(1))
             #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.isEmpty)

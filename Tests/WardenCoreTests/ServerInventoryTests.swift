@@ -39,7 +39,7 @@ import Testing
             try await h.region.setServerState(projectId: h.project, serverId: rebooting, vmState: "active", taskState: .some("rebooting"), locked: nil)
             await h.addServer("db-1")
             let kept = try await h.context.inventory.servers(
-                of: h.context.projects[0], fresh: true, now: monday, keep: h.context.settings.listedServerFilter)
+                of: h.context.projects[0], fresh: true, now: monday, settings: h.context.settings)
             #expect(Set(kept.map(\.id)) == [tagged, rebooting])
         }
     }
@@ -53,10 +53,10 @@ import Testing
             faults.errorStatus = 500
             await h.region.setFaults(faults)
             let project = h.context.projects[0]
-            let keep = h.context.settings.listedServerFilter
-            await #expect(throws: ECSError.self) { try await h.context.inventory.servers(of: project, fresh: true, now: monday, keep: keep) }
+            let settings = h.context.settings
+            await #expect(throws: ECSError.self) { try await h.context.inventory.servers(of: project, fresh: true, now: monday, settings: settings) }
             await h.region.setFaults(SimFaults())
-            let again = try await h.context.inventory.servers(of: project, fresh: false, now: monday, keep: keep)
+            let again = try await h.context.inventory.servers(of: project, fresh: false, now: monday, settings: settings)
             #expect(again.count == 1)
         }
     }

@@ -38,7 +38,7 @@ public final class AutoStopScheduler: Reconciler {
         let readStarted = ContinuousClock.now
         let reads = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
             do {
-                let listed = try await self.context.inventory.servers(of: project, fresh: true, now: now, keep: settings.listedServerFilter)
+                let listed = try await self.context.inventory.servers(of: project, fresh: true, now: now, settings: settings)
                 return Result<ProjectServers, PartFailure>.success(
                     ProjectServers(project: project.name, servers: listed.filter { $0.tagValue(settings.tags.schedule) != nil }))
             } catch {
@@ -55,8 +55,8 @@ public final class AutoStopScheduler: Reconciler {
         if !projects.isEmpty && observed.isEmpty {
             throw WardenError.allPartsFailed(loop: name, failures: failures)
         }
-        let readTime = (ContinuousClock.now - readStarted).components
-        lastReadSeconds.withLock { $0 = Double(readTime.seconds) + Double(readTime.attoseconds) / 1e18 }
+        let readSeconds = (ContinuousClock.now - readStarted).inSeconds
+        lastReadSeconds.withLock { $0 = readSeconds }
         let plan = try await makePlan(
             observed: observed, settings: settings, now: now, calls: try await journaledCalls(since: now.addingTimeInterval(-settings.autoStop.boundaryGrace)))
         lastPlan.withLock { $0 = plan }
@@ -265,7 +265,7 @@ public final class AutoStopScheduler: Reconciler {
                     jobId: accepted.jobId, servers: serverIds, result: "accepted", message: "job \(accepted.jobId) accepted", intentSeq: intent))
             try await store.watch(
                 WatchedJob(project: project.name, jobId: accepted.jobId, jobType: nil, source: "warden", registeredAt: now, intentSeq: intent))
-        } catch let error as ECSError where error.kind != .transport && error.kind != .timeout {
+        } catch let error as ECSError where !error.mayHaveBeenCarriedOut {
             try await store.append(
                 JournalEntry(
                     at: context.clock.now(), kind: .outcome, loop: name, project: project.name, subject: schedule, action: action.rawValue,
@@ -289,7 +289,6 @@ public final class AutoStopScheduler: Reconciler {
         let store = context.store
         guard let open = try? await store.openIntents(loop: name), !open.isEmpty else { return [] }
         var failures: [PartFailure] = []
-        var serversByProject: [String: [String: Server]] = [:]
         for intent in open {
             guard let project = projects.first(where: { $0.name == intent.project }), let action = intent.action.flatMap(ScheduleAction.init(rawValue:)),
                 let token = intent.clientToken, let schedule = intent.subject
@@ -302,11 +301,7 @@ public final class AutoStopScheduler: Reconciler {
                 continue
             }
             do {
-                if serversByProject[project.name] == nil {
-                    serversByProject[project.name] = Dictionary(
-                        try await project.client.serverDetails().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-                }
-                let servers = serversByProject[project.name] ?? [:]
+                let servers = try await reread(Set(intent.servers), of: project)
                 let changed = intent.servers.compactMap { id -> String? in
                     guard let server = servers[id] else { return "\(id): gone" }
                     return Self.notAsPlanned(server, schedule: schedule, action: action, tags: settings.tags, now: now).map { "\(id): \($0)" }

@@ -199,7 +199,7 @@ public final class StuckTaskDetector: Reconciler {
     private func inspectServers(_ project: WardenProject, settings: WardenSettings, now: Date) async throws -> [StuckServer] {
         let rules = settings.stuck
         // The schedule loop's reading of the last seconds when there is one: one listing of the fleet for both.
-        let watched = try await context.inventory.servers(of: project, fresh: false, now: now, keep: settings.listedServerFilter).filter(rules.watches)
+        let watched = try await context.inventory.servers(of: project, fresh: false, now: now, settings: settings).filter(rules.watches)
         let firstSeen = try await context.store.firstSeen(
             project: project.name, states: watched.map { ($0.id, $0.status.rawValue, $0.taskState) }, now: now)
         var stuck: [StuckServer] = []
@@ -244,7 +244,8 @@ public final class StuckTaskDetector: Reconciler {
         let token = ECSClient.makeClientToken()
         let store = context.store
         let earlier = ((try? await store.intentsWithResults(loop: name, since: stuckSince)) ?? []).first { intent, results in
-            intent.subject == server.id && intent.action == remedy.rawValue && (intent.kind == .dryRun) == dryRun && !results.contains("error")
+            intent.subject == server.id && intent.action == remedy.rawValue && (intent.kind == .dryRun) == dryRun
+                && JournaledCall.state(outcomeResults: results) != .refused
         }
         if let earlier {
             await context.event(
@@ -289,7 +290,7 @@ public final class StuckTaskDetector: Reconciler {
                 WatchedJob(project: project.name, jobId: accepted.jobId, jobType: nil, source: "warden", registeredAt: now, intentSeq: intent))
         } catch {
             // A clear refusal closes the intent; without an answer it stays open for the next pass.
-            if let intent, let refusal = error as? ECSError, refusal.kind != .transport && refusal.kind != .timeout {
+            if let intent, let refusal = error as? ECSError, !refusal.mayHaveBeenCarriedOut {
                 _ = try? await store.append(
                     JournalEntry(
                         at: context.clock.now(), kind: .outcome, loop: name, project: project.name, subject: server.id, action: remedy.rawValue,
