@@ -960,9 +960,12 @@ class Soak:
         self.checks.check(term is not None and term["rc"] == 0 and term["seconds"] < 10,
                           f"SIGTERM: the daemon exits 0 within 10 s (status {term and term['rc']}, {term and round(term['seconds'], 1)} s)")
         mem_gen = self.start_daemon("long-lived process (memory, outage)")
-        warm = dur(45, 25)
+        # Not scaled down: the warm-up must span at least one schedule boundary (one a minute), so
+        # that P1 is taken after the process has acted once (journal, jobs followed, SQLite caches)
+        # and not half-way up to its working set; then RSS must settle (settled_idle_rss).
+        warm = 75.0
         say(f"memory: warm-up: the outage's code paths once (5 s of errors, 5 s of drops, SIGHUPs, a token revocation), "
-            f"then {warm:.0f} s of normal work, then RSS at idle moments")
+            f"then {warm:.0f} s of normal work (at least one schedule boundary), then RSS at idle moments until it settles")
         self.sleep(3)
         self.sim_faults({"outage": "error"})
         self.sleep(5)
@@ -973,7 +976,7 @@ class Soak:
         self.sighup(True)
         request("POST", self.sim_url + "/_sim/tokens/revoke")
         self.sleep(warm)
-        self.memory["p1"] = self.idle_rss(mem_gen, dur(20, 10))
+        self.memory["p1"] = self.settled_idle_rss(mem_gen, "P1")
         self.memory["p1_t"] = time.time()
         say(f"memory P1 (after warm-up, idle): {self.memory['p1']} kB")
 
@@ -1005,7 +1008,7 @@ class Soak:
         self.phases.append(phase)
         self.record_recovery(phase, "after the outage", "api-outage")
         self.sleep(max(0.0, warm - (time.time() - end)))
-        self.memory["p2"] = self.idle_rss(mem_gen, dur(20, 10))
+        self.memory["p2"] = self.settled_idle_rss(mem_gen, "P2")
         self.memory["p2_t"] = time.time()
         self.memory["gen"] = mem_gen["n"]
         self.memory["same_process"] = self.gen is mem_gen
@@ -1049,10 +1052,29 @@ class Soak:
         with self.lock:
             return sum(1 for k in self.kills if k["reason"] == "batch")
 
+    def settled_idle_rss(self, gen, label, window=10.0, tolerance=1.0, limit=90.0):
+        """Idle RSS medians over consecutive windows until two in a row differ by at most
+        `tolerance` percent (or `limit` seconds pass); returns the last one. Every window is printed,
+        so a process still growing toward its working set shows as such instead of as a leak."""
+        medians = []
+        end = time.time() + limit
+        while True:
+            median = self.idle_rss(gen, window)
+            if median is not None:
+                medians.append(median)
+            settled = len(medians) >= 2 and abs(medians[-1] - medians[-2]) * 100.0 <= tolerance * medians[-2]
+            if settled or time.time() >= end:
+                break
+        say(f"memory {label}: idle RSS medians over {window:.0f} s windows: {', '.join(f'{m} kB' for m in medians) or 'none'}"
+            f" ({'settled' if settled else f'not settled within {limit:.0f} s'})")
+        return medians[-1] if medians else None
+
     def idle_rss(self, gen, seconds):
+        """The median VmRSS of `gen` over moments when no loop is running, sampled for `seconds`
+        (longer, up to 3 x, until 3 idle samples were seen)."""
         samples = []
-        end = time.time() + seconds
-        while time.time() < end:
+        start = time.time()
+        while time.time() - start < seconds or (len(samples) < 3 and time.time() - start < 3 * seconds):
             data = get_json(f"{self.control}/v1/loops", timeout=2)
             if isinstance(data, list) and not any(l.get("running") for l in data):
                 try:

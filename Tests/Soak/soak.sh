@@ -28,7 +28,8 @@
 # after the daemon's next pass); a restart with a wrong SK and a wrong IAM password, then the right
 # ones; IAM token revocation x3; SIGHUP with an invalid file (x2) and a valid one;
 # a clean SIGTERM restart; one long-lived process through the API outage ('error' then 'drop',
-# with SIGHUPs and a revocation inside it) with RSS at equivalent idle points before and after;
+# with SIGHUPs and a revocation inside it) with RSS at equivalent idle points before and after
+# (each after at least one schedule boundary of normal work and once RSS has settled);
 # kill -9 0-500 ms after a BatchStopServers/BatchStartServers shows in the simulator's request log
 # (at most 3 per minute, restart each time) throughout the non-outage phases, until at least 10;
 # kill -9 at random moments; a person starting servers by hand after a stop boundary.
