@@ -314,6 +314,8 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             let plan = plan([call(state)])
             #expect(plan.batches.flatMap(\.serverIds) == ["b"])
             #expect(plan.skips.map(\.reason) == ["acted_on"])
+            // Each server counted once, under its state, not again under the reason.
+            #expect(plan.counts["office"] == ["running": 2])
             #expect(plan.waiting == 0)
             #expect(plan.handled.count == 1)
         }
