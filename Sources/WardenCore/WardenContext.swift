@@ -68,13 +68,16 @@ public final class WardenContext: Sendable {
     public let logger: Logger
     /// The servers listed by the schedule loop, shared with the stuck-task loop for a few seconds.
     public let inventory: ServerInventory
+    /// Closed when shutdown begins: no mutating call starts after that.
+    public let mutationGate: MutationGate
     private let current: Mutex<(settings: WardenSettings, projects: [WardenProject])>
 
     public init(
         settings: WardenSettings, projects: [WardenProject], store: StateStore, metrics: WardenMetrics, clock: any WardenClock, logger: Logger,
-        inventory: ServerInventory = ServerInventory()
+        inventory: ServerInventory = ServerInventory(), mutationGate: MutationGate = MutationGate()
     ) {
         self.store = store
+        self.mutationGate = mutationGate
         self.inventory = inventory
         self.metrics = metrics
         self.clock = clock

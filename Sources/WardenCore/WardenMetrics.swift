@@ -23,6 +23,7 @@ public final class WardenMetrics: Sendable {
     let scheduleTagErrors: GaugeFamily
     private let flavorChanges: CounterFamily
     private let scheduleActions: CounterFamily
+    private let remediationActions: CounterFamily
     private let loopRuns: CounterFamily
     private let apiRequests: CounterFamily
     private let loopLastSuccess: GaugeFamily
@@ -49,7 +50,10 @@ public final class WardenMetrics: Sendable {
         scheduleTagErrors = GaugeFamily(
             registry, "ecs_warden_schedule_tag_errors", "Servers left alone because of a bad schedule-related tag, by reason.")
         flavorChanges = CounterFamily(registry, "ecs_warden_flavor_state_changes_total", "Sale-state transitions observed per flavor and AZ.")
-        scheduleActions = CounterFamily(registry, "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result.")
+        scheduleActions = CounterFamily(
+            registry, "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result (success, failed, retrying, unknown, dry_run).")
+        remediationActions = CounterFamily(
+            registry, "ecs_warden_remediation_actions_total", "Stuck-server remedies per server, by action and result (success, failed, retrying, unknown, dry_run).")
         loopRuns = CounterFamily(registry, "ecs_warden_loop_runs_total", "Reconcile passes by loop and result (success, partial, error).")
         apiRequests = CounterFamily(registry, "ecs_warden_api_requests_total", "ECS API attempts by operation and outcome code.")
         loopLastSuccess = GaugeFamily(registry, "ecs_warden_loop_last_success_timestamp_seconds", "Unix time of each loop's last successful pass.")
@@ -95,9 +99,15 @@ public final class WardenMetrics: Sendable {
     }
 
     /// Counts scheduled actions per server.
-    func recordScheduleActions(schedule: String, action: String, result: String, count: Int) {
+    func recordScheduleActions(schedule: String, action: String, result: ActionMetricResult, count: Int) {
         guard count > 0 else { return }
-        scheduleActions.increment([("schedule", schedule), ("action", action), ("result", result)], by: count)
+        scheduleActions.increment([("schedule", schedule), ("action", action), ("result", result.rawValue)], by: count)
+    }
+
+    /// Counts stuck-server remedies per server.
+    func recordRemediationActions(action: String, result: ActionMetricResult, count: Int) {
+        guard count > 0 else { return }
+        remediationActions.increment([("action", action), ("result", result.rawValue)], by: count)
     }
 
     /// The exposition text (sorted by nothing: the registry's order is not stable).

@@ -69,10 +69,9 @@ public enum DemoRunner {
         rules.defaultJobDeadline = 20
         rules.taskStateThresholds["powering-off"] = 20
         let settings = WardenSettings(schedules: [schedule.name: schedule], stuck: rules)
-        let loops: [String: LoopTiming] = [
-            "quota": LoopTiming(interval: 10, jitter: 0), "stuck": LoopTiming(interval: 5, jitter: 0), "schedule": LoopTiming(interval: 30, jitter: 0),
-            "flavors": LoopTiming(interval: 5, jitter: 0), "maintenance": LoopTiming(interval: 3600, jitter: 0),
-        ]
+        let intervals: [LoopName: TimeInterval] = [.quota: 10, .stuck: 5, .schedule: 30, .jobs: 2, .flavors: 5, .maintenance: 3600]
+        let loops = Dictionary(
+            uniqueKeysWithValues: LoopName.allCases.map { ($0.rawValue, LoopTiming(interval: intervals[$0] ?? $0.defaultInterval, jitter: 0)) })
         guard let simulatorURL = URL(string: simulator.endpoint) else {
             FileHandle.standardError.write(Data("ecs-warden demo: the simulator endpoint \(simulator.endpoint) is not a URL\n".utf8))
             await simulator.shutdown()

@@ -19,6 +19,7 @@ public final class WardenRuntime: Sendable {
     public let stuck: StuckTaskDetector
     public let flavors: FlavorSaleTracker
     public let scheduler: AutoStopScheduler
+    public let jobs: JobFollower
     public let loops: [ReconcileLoop]
     let logger: Logger
     let environment: [String: String]
@@ -50,7 +51,8 @@ public final class WardenRuntime: Sendable {
         stuck = StuckTaskDetector(context: context)
         flavors = FlavorSaleTracker(context: context)
         scheduler = AutoStopScheduler(context: context)
-        let reconcilers: [any Reconciler] = [quota, stuck, scheduler, flavors, StateMaintenance(context: context)]
+        jobs = JobFollower(context: context)
+        let reconcilers: [any Reconciler] = [quota, stuck, scheduler, jobs, flavors, StateMaintenance(context: context)]
         let supervisor = self.supervisor
         loops = reconcilers.map { reconciler in
             ReconcileLoop(
@@ -111,8 +113,7 @@ public final class WardenRuntime: Sendable {
     /// One pass of every loop, in a useful order; returns each outcome.
     public func runOnce() async -> [(loop: String, outcome: PassOutcome)] {
         var results: [(String, PassOutcome)] = []
-        // The scheduler before the stuck-task loop, which reuses its listing of the servers.
-        for name in ["quota", "flavors", "schedule", "stuck", "maintenance"] {
+        for name in LoopName.oncePassOrder.map(\.rawValue) {
             guard let loop = loops.first(where: { $0.name == name }) else { continue }
             results.append((name, await loop.runPass()))
         }

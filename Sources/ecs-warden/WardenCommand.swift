@@ -112,7 +112,7 @@ struct ScheduleCommand: AsyncParsableCommand {
 
     struct Preview: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the actions the real planner would take over the next hours (reads servers, changes nothing).")
+            abstract: "Show the actions the real planner would take over the next hours (reads servers and the daemon's state, changes nothing).")
 
         @Option(name: .shortAndLong, help: "The configuration file.") var config: String
         @Option(help: "How many hours ahead.") var hours: Double = 24
@@ -121,7 +121,9 @@ struct ScheduleCommand: AsyncParsableCommand {
             let logger = bootstrapLogging(level: "error", json: false)
             do {
                 let configuration = try ConfigLoader.load(path: config)
-                let runtime = try WardenRuntime(configuration: configuration, store: try StateStore.inMemory(), logger: logger)
+                // The daemon's own store, read-only: the journal's holds and marks are the real ones.
+                let store = try StateStore.openReadOnly(directory: configuration.stateDirectory) ?? StateStore.inMemory()
+                let runtime = try WardenRuntime(configuration: configuration, store: store, logger: logger)
                 defer { Task { await runtime.shutdown() } }
                 let steps = try await runtime.scheduler.preview(now: Date(), hours: hours)
                 let formatter = ISO8601DateFormatter()

@@ -63,7 +63,7 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             #expect(Set(intents[0].servers) == Set(office))
             #expect(intents[0].clientToken != nil)
             let outcomes = try await h.context.store.outcomes(of: intents[0].seq)
-            #expect(outcomes.first?.result == "accepted")
+            #expect(outcomes.first?.result == .accepted)
             #expect(outcomes.first?.jobId != nil)
 
             // A second pass does nothing.
@@ -130,7 +130,7 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
         }
     }
 
-    @Test func batchesNeverExceedAThousandServers() async throws {
+    @Test func batchesNeverExceedAThousandServersNorAThousandAMinute() async throws {
         let limits = AutoStopLimits(maxStopsPerPass: 5000)
         try await WardenHarness.with(settings: settings([officeHours()], limits: limits), clockStart: monday) { h in
             let batch = (0..<1500).map { index in
@@ -142,13 +142,17 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             let scheduler = AutoStopScheduler(context: h.context)
             let mark = await h.logCount()
             let report = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
-            #expect(report.actions == 1500)
+            // The API reference allows 1,000 stops per minute: the other 500 wait for the next one.
+            #expect(report.actions == 1000)
             let plan = try #require(scheduler.latestPlan())
-            #expect(plan.batches.map(\.serverIds.count) == [1000, 500])
+            #expect(plan.batches.map(\.serverIds.count) == [1000])
+            #expect(plan.waitingForBudget == 500)
             let operations = await h.operations(since: mark)
-            #expect(operations.filter { $0 == "BatchStopServers" }.count == 2)
-            // Reading 1,500 servers takes two pages of 1,000, twice (plan and re-read).
+            #expect(operations.filter { $0 == "BatchStopServers" }.count == 1)
             #expect(operations.filter { $0 == "NovaListServersDetails" }.count == 4)
+            let next = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(62))
+            #expect(next.actions == 500)
+            #expect(scheduler.latestPlan()?.batches.map(\.serverIds.count) == [500])
         }
     }
 
@@ -207,7 +211,7 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             let seq = try await h.context.store.append(
                 JournalEntry(
                     at: now, kind: .intent, loop: "schedule", project: "main", subject: "office", action: "stop", clientToken: "tok-crash-1",
-                    servers: [id], result: "pending", message: "stop 1 servers of office"))
+                    servers: [id], result: .pending, message: "stop 1 servers of office"))
             let restarted = AutoStopScheduler(context: h.context)
             _ = try await restarted.reconcile(now: now.addingTimeInterval(5))
             _ = try await restarted.reconcile(now: now.addingTimeInterval(10))
@@ -215,7 +219,7 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             #expect(await h.status(id) == "SHUTOFF")
             let stops = await h.region.requests().filter { $0.operation == "BatchStopServers" }
             #expect(stops.count == 1)
-            #expect(try await h.context.store.outcomes(of: seq).first?.result == "accepted")
+            #expect(try await h.context.store.outcomes(of: seq).first?.result == .accepted)
             #expect(try await h.context.store.openIntents().isEmpty)
         }
     }
@@ -228,7 +232,7 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             let seq = try await h.context.store.append(
                 JournalEntry(
                     at: now, kind: .intent, loop: "schedule", project: "main", subject: "office", action: "stop", clientToken: "tok-crash-2",
-                    servers: [id], result: "pending", message: "stop 1 servers of office"))
+                    servers: [id], result: .pending, message: "stop 1 servers of office"))
             _ = try await h.context.projects[0].client.batchAction(.stop(.soft), serverIds: [id], clientToken: "tok-crash-2")
             await h.settle()
             let restarted = AutoStopScheduler(context: h.context)
@@ -236,7 +240,7 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             _ = try await restarted.reconcile(now: now.addingTimeInterval(60))
             let stops = await h.region.requests().filter { $0.operation == "BatchStopServers" }
             #expect(stops.count == 1)
-            #expect(try await h.context.store.outcomes(of: seq).first?.result == "unknown")
+            #expect(try await h.context.store.outcomes(of: seq).first?.result == .unknown)
             #expect(try await h.events(action: "recovery-unknown").count == 1)
         }
     }
@@ -351,7 +355,7 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
         let seq = try await h.context.store.append(
             JournalEntry(
                 at: now, kind: .intent, loop: "schedule", project: "main", subject: "office", action: "stop", clientToken: token,
-                servers: ids, result: "pending", message: "stop 2 servers of office"))
+                servers: ids, result: .pending, message: "stop 2 servers of office"))
         return (ids, seq)
     }
 
@@ -373,7 +377,7 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             _ = try await scheduler.reconcile(now: now.addingTimeInterval(120))
             await h.settle()
             let outcomes = try await h.context.store.outcomes(of: seq)
-            #expect(outcomes.first?.result == "accepted")
+            #expect(outcomes.first?.result == .accepted)
             #expect(outcomes.first?.jobId == late.jobId)
             let jobs = await h.region.requests().filter { $0.operation == "BatchStopServers" && $0.status == 200 }
             #expect(jobs.count == 2)  // the resend and the late call: one job
@@ -394,7 +398,7 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             let report = try await scheduler.reconcile(now: now.addingTimeInterval(60))
             #expect(report.actions == 0)
             #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.isEmpty)
-            #expect(try await h.context.store.outcomes(of: seq).first?.result == "unknown")
+            #expect(try await h.context.store.outcomes(of: seq).first?.result == .unknown)
             #expect(scheduler.latestPlan()?.skips.map(\.reason) == ["acted_on"])
             #expect(try await h.events(action: "recovery-unknown").first?.message.contains("\(ids[0]): already") == true)
             #expect(await h.status(ids[1]) == "ACTIVE")

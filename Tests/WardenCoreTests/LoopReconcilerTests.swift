@@ -137,13 +137,19 @@ import Testing
             let client = h.context.projects[0].client
             let jobId = try await client.batchAction(.stop(.soft), serverIds: ids).jobId
             let detector = StuckTaskDetector(context: h.context)
+            let follower = JobFollower(context: h.context)
             try await detector.registerExternalJob(project: "main", jobId: jobId, now: start)
+            _ = try await follower.reconcile(now: start.addingTimeInterval(690))
             _ = try await detector.reconcile(now: start.addingTimeInterval(700))
             #expect(detector.snapshot().jobs.map(\.jobId) == [jobId])
             #expect(h.context.metrics.exposition().contains(#"ecs_warden_stuck_jobs{project="main",region="eu-west-0",job_type="batchStopServers"} 1"#))
             #expect(try await h.events(action: "job-stuck").count == 1)
+            // A restart does not report the same stuck job again.
+            _ = try await StuckTaskDetector(context: h.context).reconcile(now: start.addingTimeInterval(750))
+            #expect(try await h.events(action: "job-stuck").count == 1)
             await h.region.releaseStuckJobs()
             await h.settle()
+            _ = try await follower.reconcile(now: start.addingTimeInterval(790))
             _ = try await detector.reconcile(now: start.addingTimeInterval(800))
             #expect(detector.snapshot().jobs.isEmpty)
             #expect(try await h.context.store.openJobs().isEmpty)
@@ -153,7 +159,7 @@ import Testing
             let failing = try await client.batchAction(.start, serverIds: ids).jobId
             try await detector.registerExternalJob(project: "main", jobId: failing, now: start.addingTimeInterval(900))
             await h.settle()
-            _ = try await detector.reconcile(now: start.addingTimeInterval(1000))
+            _ = try await follower.reconcile(now: start.addingTimeInterval(1000))
             let failed = try #require(try await h.events(action: "job-failed").first)
             #expect(Set(failed.servers) == Set(ids))
         }
@@ -254,7 +260,7 @@ import Testing
         try await store.prune(now: monday.addingTimeInterval(3 * 86_400))
         // The old event is gone; the open intent stays.
         #expect(try await store.journal().map(\.seq) == [intent])
-        try await store.append(JournalEntry(at: monday, kind: .outcome, loop: "schedule", result: "accepted", message: "job", intentSeq: intent))
+        try await store.append(JournalEntry(at: monday, kind: .outcome, loop: "schedule", result: .accepted, message: "job", intentSeq: intent))
         #expect(try await store.openIntents().isEmpty)
         #expect(try await store.journal(since: intent).count == 1)
     }
@@ -319,8 +325,14 @@ import Testing
             #expect(calls.count == 1)
             let intents = try await h.context.store.journal(kinds: [.intent])
             #expect(intents.count == 1)
-            // Restarted: a new detector sees the server still stuck.
+            // Restarted: a new detector sees the server still stuck; the episode is known to the
+            // store, so it is neither reported nor remedied again.
             _ = try await StuckTaskDetector(context: h.context).reconcile(now: start.addingTimeInterval(17 * 60))
+            #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.count == 1)
+            #expect(try await h.events(action: "server-stuck").count == 1)
+            // Even with the episode forgotten, the journal decides: the remedy is not repeated.
+            #expect(try await h.context.store.endEpisode("server/main/\(id)/ACTIVE/powering-off"))
+            _ = try await StuckTaskDetector(context: h.context).reconcile(now: start.addingTimeInterval(18 * 60))
             #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.count == 1)
             #expect(try await h.events(action: "remediation-skipped").count == 1)
         }
@@ -336,9 +348,9 @@ import Testing
             let seq = try await h.context.store.append(
                 JournalEntry(
                     at: start.addingTimeInterval(60), kind: .intent, loop: "stuck", project: "main", subject: id, action: "hard-stop", clientToken: "tok-remedy",
-                    servers: [id], result: "pending", message: "hard-stop stuck server web-1"))
+                    servers: [id], result: .pending, message: "hard-stop stuck server web-1"))
             _ = try await StuckTaskDetector(context: h.context).reconcile(now: start.addingTimeInterval(16 * 60))
-            #expect(try await h.context.store.outcomes(of: seq).map(\.result) == ["unknown"])
+            #expect(try await h.context.store.outcomes(of: seq).map(\.result) == [.unknown])
             #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.isEmpty)
             #expect(try await h.context.store.openIntents().isEmpty)
         }

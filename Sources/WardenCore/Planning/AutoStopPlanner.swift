@@ -27,12 +27,23 @@ public struct AutoStopLimits: Sendable, Equatable {
     public var batchSize: Int
     /// A boundary missed for longer than this (daemon down) is not acted on late.
     public var boundaryGrace: TimeInterval
+    /// The API reference: at most 1,000 servers can be stopped (started) per minute. Enforced per
+    /// project and action over a sliding minute of the journal.
+    public var perMinuteLimit: Int
+    /// A server whose sub-job failed with a retryable code (`Ecs.0603`, …) is planned again this
+    /// many times at most, within the boundary's grace.
+    public var failedSubJobRetries: Int
 
-    public init(maxStopsPerPass: Int = 200, maxStartsPerPass: Int = 1000, batchSize: Int = 1000, boundaryGrace: TimeInterval = 3600) {
+    public init(
+        maxStopsPerPass: Int = 200, maxStartsPerPass: Int = 1000, batchSize: Int = 1000, boundaryGrace: TimeInterval = 3600, perMinuteLimit: Int = 1000,
+        failedSubJobRetries: Int = 1
+    ) {
         self.maxStopsPerPass = max(0, maxStopsPerPass)
         self.maxStartsPerPass = max(0, maxStartsPerPass)
         self.batchSize = min(max(1, batchSize), 1000)
         self.boundaryGrace = boundaryGrace
+        self.perMinuteLimit = min(max(1, perMinuteLimit), 1000)
+        self.failedSubJobRetries = max(0, failedSubJobRetries)
     }
 }
 
@@ -60,10 +71,13 @@ public struct AutoStopPlan: Sendable, Equatable {
         public var boundary: Date?
         /// Dry-run globally or for this schedule: journaled, not sent.
         public var dryRun: Bool
+        /// A retry of servers whose sub-jobs failed with a retryable code in this intent.
+        public var retryOf: Int64?
     }
 
     /// A server deliberately left alone, and why (`ignored`, `snoozed`, `unknown_schedule`,
-    /// `malformed_snooze`, `busy`, `locked`, `not_actionable`, `pending_intent`, `acted_on`).
+    /// `malformed_snooze`, `busy`, `locked`, `not_actionable`, `pending_intent`, `acted_on`,
+    /// `retry_wait`, `retry_exhausted`, `per_minute_budget`).
     public struct Skip: Sendable, Equatable {
         public var project: String
         public var serverId: String
@@ -90,6 +104,10 @@ public struct AutoStopPlan: Sendable, Equatable {
     public var counts: [String: [String: Int]] = [:]
     /// Servers held back by the per-pass caps.
     public var deferred = 0
+    /// Servers held back by the API's per-minute budget, until `budgetFreesAt`.
+    public var waitingForBudget = 0
+    /// When the per-minute budget lets the servers held back by it go.
+    public var budgetFreesAt: Date?
     /// Servers in a transient task state at a boundary: the boundary stays open (within its grace)
     /// so they are acted on once the task is over, instead of being skipped for the whole period.
     public var waiting = 0
@@ -110,17 +128,7 @@ public struct AutoStopPlan: Sendable, Equatable {
 /// it after the stop would be fought.
 public struct JournaledCall: Sendable, Equatable {
     /// What the journal says of the call.
-    public enum State: String, Sendable {
-        /// The intent has no outcome yet: the call may still be in flight; only its own resend (same
-        /// token) may act on its servers.
-        case open
-        /// The cloud answered with a job.
-        case accepted
-        /// A clear refusal: nothing was done.
-        case refused
-        /// Closed without knowing whether the cloud carried it out.
-        case ambiguous
-    }
+    public typealias State = CallState
 
     public var project: String
     public var schedule: String
@@ -131,8 +139,17 @@ public struct JournaledCall: Sendable, Equatable {
     public var state: State
     /// A dry-run entry (journaled, not sent): it holds its servers for dry-run plans only.
     public var dryRun: Bool
+    /// The journal's sequence number of the intent.
+    public var seq: Int64
+    /// The boundary the call acted on, when the journal recorded it.
+    public var boundary: Date?
+    /// Servers whose sub-job failed, with the code and when a retry may go.
+    public var failures: [String: ServerOutcome]
 
-    public init(project: String, schedule: String, action: ScheduleAction, at: Date, servers: Set<String>, state: State, dryRun: Bool = false) {
+    public init(
+        project: String, schedule: String, action: ScheduleAction, at: Date, servers: Set<String>, state: State, dryRun: Bool = false, seq: Int64 = 0,
+        boundary: Date? = nil, failures: [String: ServerOutcome] = [:]
+    ) {
         self.project = project
         self.schedule = schedule
         self.action = action
@@ -140,14 +157,15 @@ public struct JournaledCall: Sendable, Equatable {
         self.servers = servers
         self.state = state
         self.dryRun = dryRun
+        self.seq = seq
+        self.boundary = boundary
+        self.failures = failures
     }
 
-    /// The state of an intent from the results of its outcomes.
-    public static func state(outcomeResults results: [String]) -> State {
-        if results.isEmpty { return .open }
-        if results.contains("error") { return .refused }
-        if results.contains("accepted") { return .accepted }
-        return .ambiguous
+    /// Whether the call was made for `boundary` (older entries without one: written after it).
+    func belongs(to boundary: Date) -> Bool {
+        if let own = self.boundary { return own == boundary }
+        return at >= boundary
     }
 }
 
@@ -178,7 +196,7 @@ public enum AutoStopPlanner {
         for call in calls where call.state == .open && !call.dryRun { inFlight[call.project, default: []].formUnion(call.servers) }
         let evaluators = schedules.mapValues { ScheduleEvaluator(schedule: $0) }
         plan.nextBoundary = evaluators.values.compactMap { $0.nextBoundary(after: now)?.date }.min()
-        var wanted: [(project: String, schedule: String, action: ScheduleAction, boundary: Date?, ids: [String], busy: Int)] = []
+        var wanted: [Wanted] = []
         for project in projects.sorted(by: { $0.project < $1.project }) {
             var bySchedule: [String: [Server]] = [:]
             for server in project.servers.sorted(by: { $0.id < $1.id }) {
@@ -211,55 +229,79 @@ public enum AutoStopPlanner {
             for (name, servers) in bySchedule.sorted(by: { $0.key < $1.key }) {
                 guard let schedule = schedules[name], let evaluator = evaluators[name] else { continue }
                 let key = ScheduleMarkKey(schedule: name, project: project.project)
-                let decision = decide(schedule: schedule, evaluator: evaluator, handled: handledBoundaries[key], limits: limits, now: now)
-                switch decision {
+                let scheduleDryRun = dryRun || schedule.dryRun
+                let scheduleCalls = calls.filter { $0.dryRun == scheduleDryRun && $0.project == project.project && $0.schedule == name }
+                let action: ScheduleAction
+                let boundary: Date?
+                switch decide(schedule: schedule, evaluator: evaluator, handled: handledBoundaries[key], limits: limits, now: now) {
                 case .nothing:
+                    // The boundary is handled; servers whose sub-jobs failed with a retryable code may
+                    // still be due for their retry within its grace.
+                    guard let last = evaluator.lastBoundary(atOrBefore: now), now.timeIntervalSince(last.date) <= limits.boundaryGrace,
+                        allowed(last.action, schedule)
+                    else { continue }
+                    let retryItems = planRetries(
+                        servers, project: project.project, schedule: name, action: last.action, boundary: last.date, calls: scheduleCalls,
+                        inFlight: inFlight[project.project] ?? [], limits: limits, now: now, reportHeld: false, plan: &plan)
+                    wanted += retryItems
                     continue
-                case .missed(let boundary):
-                    plan.handled.append(.init(schedule: name, project: project.project, boundary: boundary, missed: handledBoundaries[key] != nil))
-                case .act(let action, let boundary):
-                    let scheduleDryRun = dryRun || schedule.dryRun
-                    let actedOn = serversAlreadyActedOn(
-                        calls.filter { $0.dryRun == scheduleDryRun }, project: project.project, schedule: name, action: action, boundary: boundary,
-                        grace: limits.boundaryGrace, now: now)
-                    var ids: [String] = []
-                    var busy = 0
-                    for server in servers {
-                        // A call for this server may still be in flight (an intent without outcome):
-                        // only its own resend, with the same token, may act on it.
-                        if inFlight[project.project]?.contains(server.id) == true {
-                            plan.skip(project.project, server, name, "pending_intent", "an earlier call for it has no answer yet", counted: true)
-                            busy += 1
-                            continue
-                        }
-                        let reason = blocker(server, for: action)
-                        if actedOn.contains(server.id) {
-                            // Stopping (busy) or stopped by that call: nothing to wait for or report.
-                            if reason == nil {
-                                plan.skip(project.project, server, name, "acted_on", "a \(action.rawValue) call that may have been carried out already named it", counted: true)
-                            }
-                            continue
-                        }
-                        if let reason {
-                            if reason != "already" {
-                                plan.skip(project.project, server, name, reason, "\(server.status.rawValue)/\(server.taskState ?? "-")", counted: true)
-                            }
-                            if reason == "busy" { busy += 1 }
-                            continue
-                        }
-                        ids.append(server.id)
+                case .missed(let missed):
+                    plan.handled.append(.init(schedule: name, project: project.project, boundary: missed, missed: handledBoundaries[key] != nil))
+                    continue
+                case .act(let decided, let decidedBoundary):
+                    action = decided
+                    boundary = decidedBoundary
+                }
+                let actedOn = serversAlreadyActedOn(
+                    scheduleCalls, project: project.project, schedule: name, action: action, boundary: boundary, grace: limits.boundaryGrace, now: now)
+                var ids: [String] = []
+                var busy = 0
+                var retryCandidates: [Server] = []
+                for server in servers {
+                    // A call for this server may still be in flight (an intent without outcome):
+                    // only its own resend, with the same token, may act on it.
+                    if inFlight[project.project]?.contains(server.id) == true {
+                        plan.skip(project.project, server, name, "pending_intent", "an earlier call for it has no answer yet", counted: true)
+                        busy += 1
+                        continue
                     }
-                    wanted.append((project.project, name, action, boundary, ids, busy))
-                    if busy > 0, let boundary {
-                        let recheck = now.addingTimeInterval(waitingRecheckDelay(sinceBoundary: now.timeIntervalSince(boundary)))
-                        plan.recheckAt = min(plan.recheckAt ?? recheck, recheck)
+                    let reason = blocker(server, for: action)
+                    if actedOn.contains(server.id) {
+                        // Stopping (busy) or stopped by that call: nothing to wait for or report,
+                        // unless its sub-job failed (then its retry is decided below).
+                        retryCandidates.append(server)
+                        continue
                     }
+                    if let reason {
+                        if reason != "already" {
+                            plan.skip(project.project, server, name, reason, "\(server.status.rawValue)/\(server.taskState ?? "-")", counted: true)
+                        }
+                        if reason == "busy" { busy += 1 }
+                        continue
+                    }
+                    ids.append(server.id)
+                }
+                wanted.append(Wanted(project: project.project, schedule: name, action: action, boundary: boundary, ids: ids, busy: busy, retryOf: nil))
+                if let boundary {
+                    wanted += planRetries(
+                        retryCandidates, project: project.project, schedule: name, action: action, boundary: boundary, calls: scheduleCalls,
+                        inFlight: [], limits: limits, now: now, plan: &plan)
+                } else {
+                    for server in retryCandidates where blocker(server, for: action) == nil {
+                        plan.skip(
+                            project.project, server, name, "acted_on", "a \(action.rawValue) call that may have been carried out already named it", counted: true)
+                    }
+                }
+                if busy > 0, let boundary {
+                    let recheck = now.addingTimeInterval(waitingRecheckDelay(sinceBoundary: now.timeIntervalSince(boundary)))
+                    plan.recheckAt = min(plan.recheckAt ?? recheck, recheck)
                 }
             }
         }
         // Caps, then batches. A boundary is handled only when none of its servers was held back.
         var stopBudget = limits.maxStopsPerPass
         var startBudget = limits.maxStartsPerPass
+        var minuteBudget = PerMinuteBudget(calls: calls, limit: limits.perMinuteLimit, now: now)
         for item in wanted {
             var ids = item.ids
             let budget = item.action == .stop ? stopBudget : startBudget
@@ -267,20 +309,48 @@ public enum AutoStopPlanner {
                 plan.deferred += ids.count - budget
                 ids = Array(ids.prefix(budget))
             }
-            if item.action == .stop { stopBudget -= ids.count } else { startBudget -= ids.count }
             let scheduleDryRun = dryRun || (schedules[item.schedule]?.dryRun ?? false)
+            let allowed = minuteBudget.take(ids.count, project: item.project, action: item.action, dryRun: scheduleDryRun)
+            if allowed < ids.count {
+                let frees = minuteBudget.freesAt(project: item.project, action: item.action, dryRun: scheduleDryRun)
+                for id in ids[allowed...] {
+                    plan.skips.append(
+                        .init(
+                            project: item.project, serverId: id, schedule: item.schedule, reason: "per_minute_budget",
+                            detail: "the API allows \(limits.perMinuteLimit) \(item.action.rawValue)s per minute; waits until \(frees.map { ISO8601DateFormatter().string(from: $0) } ?? "the next minute")"))
+                }
+                plan.waitingForBudget += ids.count - allowed
+                if let frees {
+                    plan.budgetFreesAt = min(plan.budgetFreesAt ?? frees, frees)
+                    plan.recheckAt = min(plan.recheckAt ?? frees, frees)
+                }
+                ids = Array(ids.prefix(allowed))
+            }
+            if item.action == .stop { stopBudget -= ids.count } else { startBudget -= ids.count }
             for start in stride(from: 0, to: ids.count, by: limits.batchSize) {
                 plan.batches.append(
                     .init(
                         project: item.project, schedule: item.schedule, action: item.action,
-                        serverIds: Array(ids[start..<min(start + limits.batchSize, ids.count)]), boundary: item.boundary, dryRun: scheduleDryRun))
+                        serverIds: Array(ids[start..<min(start + limits.batchSize, ids.count)]), boundary: item.boundary, dryRun: scheduleDryRun,
+                        retryOf: item.retryOf))
             }
             if item.boundary != nil { plan.waiting += item.busy }
-            if ids.count == item.ids.count, item.busy == 0, let boundary = item.boundary {
+            if item.retryOf == nil, ids.count == item.ids.count, item.busy == 0, let boundary = item.boundary {
                 plan.handled.append(.init(schedule: item.schedule, project: item.project, boundary: boundary, missed: false))
             }
         }
         return plan
+    }
+
+    /// Servers (of one schedule, boundary and action) wanted by the plan.
+    struct Wanted {
+        var project: String
+        var schedule: String
+        var action: ScheduleAction
+        var boundary: Date?
+        var ids: [String]
+        var busy: Int
+        var retryOf: Int64?
     }
 
     /// Servers a call that may have been carried out already named, for this boundary: any call but
@@ -292,7 +362,7 @@ public enum AutoStopPlanner {
         var servers = Set<String>()
         for call in calls where call.project == project && call.schedule == schedule && call.action == action {
             if let boundary {
-                if call.at >= boundary && call.state != .refused { servers.formUnion(call.servers) }
+                if call.belongs(to: boundary) && call.state != .refused { servers.formUnion(call.servers) }
             } else if call.state == .ambiguous && now.timeIntervalSince(call.at) <= grace {
                 servers.formUnion(call.servers)
             }
@@ -396,7 +466,7 @@ public struct ScheduleMarkKey: Sendable, Hashable {
 extension AutoStopPlan {
     /// Records a server left alone. `counted`: the server is already counted under its state in
     /// `counts` (skips decided while acting), so it is not counted a second time under the reason.
-    fileprivate mutating func skip(_ project: String, _ server: Server, _ schedule: String?, _ reason: String, _ detail: String, counted: Bool = false) {
+    mutating func skip(_ project: String, _ server: Server, _ schedule: String?, _ reason: String, _ detail: String, counted: Bool = false) {
         skips.append(.init(project: project, serverId: server.id, schedule: schedule, reason: reason, detail: detail))
         if let schedule, !counted { counts[schedule, default: [:]][reason, default: 0] += 1 }
     }

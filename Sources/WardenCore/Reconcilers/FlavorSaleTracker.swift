@@ -7,7 +7,7 @@ import Synchronization
 /// Answers "which flavors can be launched in AZ x now" and "since when is flavor f sold out in AZ x".
 /// One flavor read per region, whatever the number of projects there.
 public final class FlavorSaleTracker: Reconciler {
-    public let name = "flavors"
+    public let name = LoopName.flavors.rawValue
     let context: WardenContext
     private let reportedProblems = Mutex<Set<String>>([])
 

@@ -6,7 +6,7 @@ import Synchronization
 /// ratio; `-1` unlimited), warn/critical levels with one event per crossing and one when it clears,
 /// and a linear time-to-exhaustion forecast from the stored history.
 public final class QuotaWatch: Reconciler {
-    public let name = "quota"
+    public let name = LoopName.quota.rawValue
     let context: WardenContext
     private let latest = Mutex<[String: ProjectQuota]>([:])
 

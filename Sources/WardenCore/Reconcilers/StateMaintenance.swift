@@ -3,7 +3,7 @@ import Foundation
 /// Keeps the state store within its retention limits: old journal entries, quota samples,
 /// transitions, expired snoozes and closed jobs are removed; open intents never are.
 public final class StateMaintenance: Reconciler {
-    public let name = "maintenance"
+    public let name = LoopName.maintenance.rawValue
     let context: WardenContext
 
     public init(context: WardenContext) {

@@ -4,17 +4,18 @@ import Synchronization
 
 /// Stuck-task detection.
 ///
-/// Jobs: follows every watched job (the daemon's own and those registered from outside) until
-/// SUCCESS or FAIL, journals the outcome with the failed sub-jobs per server, and reports jobs left
-/// in INIT or RUNNING past their type's deadline. Servers: measures how long each server has been
-/// in its (status, task_state) pair — from the first time the daemon saw the pair (persisted) and
-/// from `updated` — and reports those past the threshold, including task states such as
-/// `powering-off` that leave `status` unchanged. Detects and reports; remediation is opt-in.
+/// Jobs: reports watched jobs (the daemon's own and those registered from outside) left in INIT
+/// or RUNNING past their type's deadline, from the status the job-following loop last saw.
+/// Servers: measures how long each server has been in its (status, task_state) pair — from the
+/// first time the daemon saw the pair (persisted) and from `updated` — and reports those past the
+/// threshold, including task states such as `powering-off` that leave `status` unchanged. Each
+/// stuck episode is reported once, also across restarts. Detects and reports; the opt-in remedy
+/// goes through the `ActionExecutor`.
 public final class StuckTaskDetector: Reconciler {
-    public let name = "stuck"
+    public let name = LoopName.stuck.rawValue
     let context: WardenContext
+    let executor: ActionExecutor
     private let snapshotState = Mutex<Snapshot>(Snapshot())
-    private let reported = Mutex<Set<String>>([])
 
     /// A job in INIT or RUNNING past its deadline.
     public struct StuckJob: Sendable, Equatable, Codable {
@@ -49,6 +50,7 @@ public final class StuckTaskDetector: Reconciler {
 
     public init(context: WardenContext) {
         self.context = context
+        self.executor = ActionExecutor(context: context)
     }
 
     /// The stuck jobs and servers of the last pass.
@@ -63,8 +65,8 @@ public final class StuckTaskDetector: Reconciler {
         let settings = context.settings
         let projects = context.projects
         var failures: [PartFailure] = []
-        await closeUnansweredRemedies(now: now)
-        let (stuckJobs, watched, jobFailures) = await followJobs(projects: projects, rules: settings.stuck, now: now)
+        failures += await closeUnansweredRemedies(projects: projects, now: now)
+        let (stuckJobs, watched, jobFailures) = await stuckJobs(rules: settings.stuck, now: now)
         failures += jobFailures
         let results = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
             do {
@@ -115,83 +117,36 @@ public final class StuckTaskDetector: Reconciler {
 
     // MARK: Jobs
 
-    private func followJobs(projects: [WardenProject], rules: StuckRules, now: Date) async -> ([StuckJob], Int, [PartFailure]) {
+    /// Watched jobs past their deadline, from the status the job-following loop last recorded.
+    private func stuckJobs(rules: StuckRules, now: Date) async -> ([StuckJob], Int, [PartFailure]) {
         let open: [WatchedJob]
         do {
             open = try await context.store.openJobs()
         } catch {
             return ([], 0, [PartFailure(part: "store", message: "\(error)")])
         }
-        let clients = Dictionary(projects.map { ($0.name, $0.client) }, uniquingKeysWith: { a, _ in a })
         var stuck: [StuckJob] = []
-        var failures: [PartFailure] = []
+        var current = Set<String>()
         for watched in open {
-            guard let client = clients[watched.project] else { continue }
-            do {
-                let job = try await client.job(id: watched.jobId)
-                if job.status.isFinished {
-                    try await close(watched, job: job, now: now)
-                    continue
-                }
-                try await context.store.updateJob(project: watched.project, jobId: watched.jobId, status: job.status.rawValue, jobType: job.jobType, closedAt: nil)
-                let started = job.beginDate ?? watched.registeredAt
-                let age = now.timeIntervalSince(min(started, watched.registeredAt))
-                let deadline = rules.deadline(jobType: job.jobType)
-                if age > deadline {
-                    stuck.append(
-                        StuckJob(
-                            project: watched.project, jobId: watched.jobId, jobType: job.jobType, status: job.status.rawValue, source: watched.source,
-                            ageSeconds: age, deadlineSeconds: deadline))
-                    if reported.withLock({ $0.insert("job/\(watched.jobId)").inserted }) {
-                        await context.event(
-                            name, project: watched.project, subject: watched.jobId, action: "job-stuck", severity: "warning",
-                            message: "\(watched.project): job \(watched.jobId) (\(job.jobType ?? "unknown type")) has been \(job.status.rawValue) for \(Int(age)) s")
-                    }
-                }
-            } catch let error as ECSError where error.isNotFound {
-                try? await context.store.updateJob(project: watched.project, jobId: watched.jobId, status: "UNKNOWN", jobType: nil, closedAt: now)
+            let started = min(watched.beganAt ?? watched.registeredAt, watched.registeredAt)
+            let age = now.timeIntervalSince(started)
+            let deadline = rules.deadline(jobType: watched.jobType)
+            guard age > deadline else { continue }
+            let status = watched.status ?? "INIT"
+            stuck.append(
+                StuckJob(
+                    project: watched.project, jobId: watched.jobId, jobType: watched.jobType, status: status, source: watched.source, ageSeconds: age,
+                    deadlineSeconds: deadline))
+            let key = "job/\(watched.project)/\(watched.jobId)"
+            current.insert(key)
+            if (try? await context.store.beginEpisode(key, loop: name, at: now)) ?? true {
                 await context.event(
-                    name, project: watched.project, subject: watched.jobId, action: "job-unknown", severity: "warning",
-                    message: "\(watched.project): job \(watched.jobId) is unknown to the API (\(error.code ?? "404")); no longer followed")
-            } catch {
-                failures.append(PartFailure(part: "\(watched.project)/job \(watched.jobId)", message: "\(error)"))
+                    name, project: watched.project, subject: watched.jobId, action: "job-stuck", severity: "warning",
+                    message: "\(watched.project): job \(watched.jobId) (\(watched.jobType ?? "unknown type")) has been \(status) for \(Int(age)) s")
             }
         }
-        return (stuck, open.count, failures)
-    }
-
-    /// Closes a finished job: outcome in the journal (per-server results), metrics, events.
-    private func close(_ watched: WatchedJob, job: Job, now: Date) async throws {
-        let store = context.store
-        try await store.updateJob(project: watched.project, jobId: watched.jobId, status: job.status.rawValue, jobType: job.jobType, closedAt: now)
-        reported.withLock { _ = $0.remove("job/\(watched.jobId)") }
-        let failed = job.failedSubJobs
-        let succeeded = job.subJobs.filter { $0.status == .success }
-        let failedText = failed.map { "\($0.entities?.serverId ?? "?"): \($0.errorCode ?? "-") \($0.failReason ?? $0.entities?.errorcodeMessage ?? "")" }
-        if let intentSeq = watched.intentSeq {
-            let intent = try await store.journal(since: intentSeq - 1, limit: 1).first { $0.seq == intentSeq }
-            try await store.append(
-                JournalEntry(
-                    at: now, kind: .outcome, loop: intent?.loop ?? "schedule", project: watched.project, subject: intent?.subject, action: intent?.action,
-                    clientToken: intent?.clientToken, jobId: watched.jobId, servers: intent?.servers ?? [],
-                    result: job.status == .success ? "success" : (succeeded.isEmpty ? "fail" : "partial"),
-                    message: job.status == .success
-                        ? "job \(watched.jobId) succeeded for \(succeeded.count) servers"
-                        : "job \(watched.jobId) failed for \(failed.count) servers: \(failedText.joined(separator: "; "))",
-                    intentSeq: intentSeq))
-            if let schedule = intent?.subject, let action = intent?.action, intent?.loop == "schedule" {
-                let total = max(intent?.servers.count ?? 0, job.subJobs.count)
-                let failedCount = job.status == .success ? 0 : max(failed.count, job.subJobs.isEmpty ? total : 0)
-                context.metrics.recordScheduleActions(schedule: schedule, action: action, result: "success", count: total - failedCount)
-                context.metrics.recordScheduleActions(schedule: schedule, action: action, result: "failed", count: failedCount)
-            }
-        }
-        if job.status == .fail {
-            await context.event(
-                name, project: watched.project, subject: watched.jobId, action: "job-failed", severity: "warning",
-                servers: failed.compactMap { $0.entities?.serverId },
-                message: "\(watched.project): job \(watched.jobId) (\(job.jobType ?? "?")) failed: \(failedText.joined(separator: "; "))")
-        }
+        _ = try? await context.store.endEpisodes(loop: name, prefix: "job/", keeping: current)
+        return (stuck, open.count, [])
     }
 
     // MARK: Servers
@@ -212,7 +167,8 @@ public final class StuckTaskDetector: Reconciler {
                 StuckServer(
                     project: project.name, region: project.region, serverId: server.id, name: server.name, status: finding.status,
                     taskState: finding.taskState, since: finding.since, ageSeconds: finding.age, thresholdSeconds: finding.threshold))
-            if reported.withLock({ $0.insert(key).inserted }) {
+            // Once per stuck episode, also across restarts.
+            if (try? await context.store.beginEpisode(key, loop: name, at: now)) ?? true {
                 await context.event(
                     name, project: project.name, subject: server.id, action: "server-stuck", severity: "warning", servers: [server.id],
                     message: "\(project.name): server \(server.name) (\(server.id)) has been \(finding.status)/\(finding.taskState ?? "-") for \(Int(finding.age)) s (threshold \(Int(finding.threshold)) s)")
@@ -222,11 +178,7 @@ public final class StuckTaskDetector: Reconciler {
             }
         }
         // Servers of this project that recovered since the last pass.
-        let recovered = reported.withLock { set -> [String] in
-            let mine = set.filter { $0.hasPrefix("server/\(project.name)/") && !stillStuck.contains($0) }
-            set.subtract(mine)
-            return Array(mine)
-        }
+        let recovered = (try? await context.store.endEpisodes(loop: name, prefix: "server/\(project.name)/", keeping: stillStuck)) ?? []
         for key in recovered {
             let serverId = key.split(separator: "/").dropFirst(2).first.map(String.init) ?? key
             await context.event(
@@ -240,12 +192,8 @@ public final class StuckTaskDetector: Reconciler {
     /// stuck episode of a server, across restarts: a remedy already journaled since the server got
     /// stuck (and not refused) is not tried again.
     private func remediate(project: WardenProject, server: Server, remedy: StuckRules.Remediation, stuckSince: Date, now: Date, dryRun: Bool) async {
-        let action: BatchServerAction = remedy == .hardStop ? .stop(.hard) : .reboot(.hard)
-        let token = ECSClient.makeClientToken()
-        let store = context.store
-        let earlier = ((try? await store.intentsWithResults(loop: name, since: stuckSince)) ?? []).first { intent, results in
-            intent.subject == server.id && intent.action == remedy.rawValue && (intent.kind == .dryRun) == dryRun
-                && JournaledCall.state(outcomeResults: results) != .refused
+        let earlier = ((try? await context.store.calls(loop: name, since: stuckSince)) ?? []).first { call in
+            call.intent.subject == server.id && call.intent.action == remedy.rawValue && (call.intent.kind == .dryRun) == dryRun && call.state != .refused
         }
         if let earlier {
             await context.event(
@@ -268,51 +216,37 @@ public final class StuckTaskDetector: Reconciler {
                 message: "\(project.name): cannot re-read server \(server.id) before its \(remedy.rawValue): \(error); not done")
             return
         }
-        if dryRun {
-            _ = try? await store.append(
-                JournalEntry(
-                    at: now, kind: .dryRun, loop: name, project: project.name, subject: server.id, action: remedy.rawValue, servers: [server.id],
-                    message: "would \(remedy.rawValue) stuck server \(server.name)"))
-            return
-        }
-        var intent: Int64?
+        let action: ServerAction = remedy == .hardStop ? .hardStop : .hardReboot
+        let result: CallResult
         do {
-            intent = try await store.append(
-                JournalEntry(
-                    at: now, kind: .intent, loop: name, project: project.name, subject: server.id, action: remedy.rawValue, clientToken: token,
-                    servers: [server.id], result: "pending", message: "\(remedy.rawValue) stuck server \(server.name)"))
-            let accepted = try await project.client.batchAction(action, serverIds: [server.id], clientToken: token)
-            try await store.append(
-                JournalEntry(
-                    at: context.clock.now(), kind: .outcome, loop: name, project: project.name, subject: server.id, action: remedy.rawValue,
-                    clientToken: token, jobId: accepted.jobId, servers: [server.id], result: "accepted", message: "job \(accepted.jobId)", intentSeq: intent))
-            try await store.watch(
-                WatchedJob(project: project.name, jobId: accepted.jobId, jobType: nil, source: "warden", registeredAt: now, intentSeq: intent))
+            result = try await executor.perform(
+                ActionIntent(
+                    loop: .stuck, action: action, project: project.name, servers: [server.id], subject: server.id,
+                    description: "\(remedy.rawValue) stuck server \(server.name)", at: now),
+                client: project.client, dryRun: dryRun)
         } catch {
-            // A clear refusal closes the intent; without an answer it stays open for the next pass.
-            if let intent, let refusal = error as? ECSError, !refusal.mayHaveBeenCarriedOut {
-                _ = try? await store.append(
-                    JournalEntry(
-                        at: context.clock.now(), kind: .outcome, loop: name, project: project.name, subject: server.id, action: remedy.rawValue,
-                        clientToken: token, servers: [server.id], result: "error", message: "refused: \(refusal)", intentSeq: intent))
-            }
             await context.event(
                 name, project: project.name, subject: server.id, action: "remediation-failed", severity: "warning", servers: [server.id],
-                message: "\(project.name): \(remedy.rawValue) of \(server.id) failed: \(error)")
+                message: "\(project.name): \(remedy.rawValue) of \(server.id) not sent: cannot journal its intent: \(error)")
+            return
+        }
+        switch result {
+        case .refused(_, let reason), .noAnswer(_, let reason), .notSent(let reason):
+            await context.event(
+                name, project: project.name, subject: server.id, action: "remediation-failed", severity: "warning", servers: [server.id],
+                message: "\(project.name): \(remedy.rawValue) of \(server.id) failed: \(reason)")
+        case .accepted, .dryRun:
+            break
         }
     }
 
     /// Remedies left without an answer (no reply, or the daemon died between intent and outcome)
     /// are closed as `unknown` and never re-sent: a hard reboot or stop may already be under way.
-    private func closeUnansweredRemedies(now: Date) async {
-        guard let open = try? await context.store.openIntents(loop: name) else { return }
-        for intent in open {
-            let message = "recovery: \(intent.action ?? "remedy") of \(intent.subject ?? "?") (intent \(intent.seq)) got no answer; it may have been carried out, so it is not re-sent"
-            _ = try? await context.store.append(
-                JournalEntry(
-                    at: now, kind: .outcome, loop: name, project: intent.project, subject: intent.subject, action: intent.action, clientToken: intent.clientToken,
-                    servers: intent.servers, result: "unknown", message: message, intentSeq: intent.seq))
-            await context.event(name, project: intent.project, subject: intent.subject, action: "recovery-unknown", severity: "warning", servers: intent.servers, message: message)
+    private func closeUnansweredRemedies(projects: [WardenProject], now: Date) async -> [PartFailure] {
+        await executor.recoverOpenIntents(loop: .stuck, projects: projects, grace: nil, now: now) { intent, _, _ in
+            .close(
+                .unknown,
+                reason: "recovery: \(intent.action ?? "remedy") of \(intent.subject ?? "?") (intent \(intent.seq)) got no answer; it may have been carried out, so it is not re-sent")
         }
     }
 }

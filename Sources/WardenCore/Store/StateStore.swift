@@ -9,6 +9,8 @@ public enum StateStoreError: Error, CustomStringConvertible, Equatable {
     case newerSchema(path: String, unknownMigrations: [String])
     /// The directory cannot be created or written.
     case unusableDirectory(path: String, reason: String)
+    /// A stored value outside its closed set (written by hand, or by a newer version).
+    case undecodable(what: String, value: String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum StateStoreError: Error, CustomStringConvertible, Equatable {
             return "state database \(path) was written by a newer ecs-warden (unknown migrations: \(unknown.joined(separator: ", "))); upgrade ecs-warden or point it at another state directory"
         case .unusableDirectory(let path, let reason):
             return "state directory \(path) is unusable: \(reason)"
+        case .undecodable(let what, let value):
+            return "state database holds a \(what) this version does not know: '\(value)'"
         }
     }
 }
@@ -46,7 +50,7 @@ public struct RetentionPolicy: Sendable, Equatable {
 /// grow, so a client can follow the journal with `since`.
 public struct JournalEntry: Sendable, Equatable, Codable {
     /// `intent`, `outcome`, `event` or `dry_run`.
-    public enum Kind: String, Sendable, Codable { case intent, outcome, event, dryRun = "dry_run" }
+    public enum Kind: String, Sendable, Codable, CaseIterable { case intent, outcome, event, dryRun = "dry_run" }
 
     public var seq: Int64
     public var at: Date
@@ -63,15 +67,20 @@ public struct JournalEntry: Sendable, Equatable, Codable {
     public var jobId: String?
     /// Server ids concerned.
     public var servers: [String]
-    /// pending, accepted, success, fail, partial, …
-    public var result: String?
+    /// Intents and outcomes: a value of a closed set (see `ActionResult`).
+    public var result: ActionResult?
     public var message: String
     /// For an outcome: the intent it closes.
     public var intentSeq: Int64?
+    /// For a scheduler intent: the schedule boundary it acts on (nil when enforcing).
+    public var boundary: Date?
+    /// For an intent that retries servers whose sub-jobs failed: the intent it retries.
+    public var retryOf: Int64?
 
     public init(
         at: Date, kind: Kind, loop: String, project: String? = nil, subject: String? = nil, action: String? = nil, severity: String? = nil,
-        clientToken: String? = nil, jobId: String? = nil, servers: [String] = [], result: String? = nil, message: String, intentSeq: Int64? = nil
+        clientToken: String? = nil, jobId: String? = nil, servers: [String] = [], result: ActionResult? = nil, message: String, intentSeq: Int64? = nil,
+        boundary: Date? = nil, retryOf: Int64? = nil
     ) {
         self.seq = 0
         self.at = at
@@ -87,6 +96,8 @@ public struct JournalEntry: Sendable, Equatable, Codable {
         self.result = result
         self.message = message
         self.intentSeq = intentSeq
+        self.boundary = boundary
+        self.retryOf = retryOf
     }
 }
 
@@ -113,8 +124,13 @@ public struct WatchedJob: Sendable, Equatable, Codable {
     public var intentSeq: Int64?
     public var status: String?
     public var closedAt: Date?
+    /// The job's `begin_time`, once the API told it.
+    public var beganAt: Date?
 
-    public init(project: String, jobId: String, jobType: String?, source: String, registeredAt: Date, intentSeq: Int64?, status: String? = nil, closedAt: Date? = nil) {
+    public init(
+        project: String, jobId: String, jobType: String?, source: String, registeredAt: Date, intentSeq: Int64?, status: String? = nil, closedAt: Date? = nil,
+        beganAt: Date? = nil
+    ) {
         self.project = project
         self.jobId = jobId
         self.jobType = jobType
@@ -123,6 +139,7 @@ public struct WatchedJob: Sendable, Equatable, Codable {
         self.intentSeq = intentSeq
         self.status = status
         self.closedAt = closedAt
+        self.beganAt = beganAt
     }
 }
 
@@ -166,15 +183,37 @@ public final class StateStore: Sendable {
             throw StateStoreError.unusableDirectory(path: directory, reason: error.localizedDescription)
         }
         let path = (directory as NSString).appendingPathComponent("state.sqlite")
+        return try prepare(try connect(path: path, readOnly: false), path: path, retention: retention)
+    }
+
+    /// A connection to the database file: a pool (WAL, concurrent readers) to write, a queue to read only.
+    private static func connect(path: String, readOnly: Bool) throws -> any DatabaseWriter {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        let pool: DatabasePool
+        configuration.readonly = readOnly
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
+            return readOnly ? try DatabaseQueue(path: path, configuration: configuration) : try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw StateStoreError.damaged(path: path, reason: "\(error)")
         }
-        return try prepare(pool, path: path, retention: retention)
+    }
+
+    /// Opens an existing `state.sqlite` in `directory` for reading only (the CLI preview beside a
+    /// running daemon). Nil when there is no database there yet.
+    public static func openReadOnly(directory: String, retention: RetentionPolicy = RetentionPolicy()) throws -> StateStore? {
+        let path = (directory as NSString).appendingPathComponent("state.sqlite")
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let queue = try connect(path: path, readOnly: true)
+        let pending: [String] = try queue.read { db in
+            guard try db.tableExists("grdb_migrations") else { return migrator.migrations }
+            let applied = try migrator.appliedIdentifiers(db)
+            return migrator.migrations.filter { !applied.contains($0) }
+        }
+        if !pending.isEmpty {
+            throw StateStoreError.unusableDirectory(
+                path: directory, reason: "its database needs migrations \(pending.joined(separator: ", ")); start the daemon once to apply them")
+        }
+        return StateStore(database: queue, path: path, retention: retention)
     }
 
     /// An in-memory store (tests, `--once` without a state directory).
@@ -241,6 +280,38 @@ public final class StateStore: Sendable {
                         schedule TEXT NOT NULL, project TEXT NOT NULL, boundary REAL NOT NULL, PRIMARY KEY (schedule, project));
                     """)
         }
+        // v2: results and kinds from closed sets (CHECK), the boundary an intent acts on, retries,
+        // per-server outcomes of jobs, events reported once per episode, the begin time of jobs.
+        // Results written by v1 are renamed: `error` was a refusal, `fail` a failed job.
+        migrator.registerMigration("v2") { db in
+            let kinds = JournalEntry.Kind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ",")
+            let results = ActionResult.allCases.map { "'\($0.rawValue)'" }.joined(separator: ",")
+            try db.execute(
+                sql: """
+                    CREATE TABLE journal_v2 (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL CHECK (kind IN (\(kinds))), loop TEXT NOT NULL,
+                        project TEXT, subject TEXT, action TEXT, severity TEXT, client_token TEXT, job_id TEXT,
+                        servers TEXT NOT NULL DEFAULT '[]', result TEXT CHECK (result IS NULL OR result IN (\(results))),
+                        message TEXT NOT NULL, intent_seq INTEGER, boundary REAL, retry_of INTEGER);
+                    INSERT INTO journal_v2 (seq, at, kind, loop, project, subject, action, severity, client_token, job_id, servers, result, message, intent_seq)
+                        SELECT seq, at, CASE WHEN kind IN (\(kinds)) THEN kind ELSE 'event' END, loop, project, subject, action, severity, client_token, job_id,
+                        servers,
+                        CASE result WHEN 'error' THEN 'refused' WHEN 'fail' THEN 'failed' ELSE
+                            CASE WHEN result IS NULL OR result IN (\(results)) THEN result ELSE 'unknown' END END,
+                        message, intent_seq FROM journal;
+                    DROP TABLE journal;
+                    ALTER TABLE journal_v2 RENAME TO journal;
+                    CREATE INDEX journal_at ON journal(at);
+                    CREATE INDEX journal_intent ON journal(intent_seq);
+                    CREATE INDEX journal_loop_kind ON journal(loop, kind, at);
+                    CREATE TABLE server_outcomes (
+                        intent_seq INTEGER NOT NULL, server_id TEXT NOT NULL, result TEXT NOT NULL CHECK (result IN ('success','failed')),
+                        error_code TEXT, retry_at REAL, at REAL NOT NULL, PRIMARY KEY (intent_seq, server_id));
+                    CREATE TABLE reported_episodes (
+                        key TEXT PRIMARY KEY, loop TEXT NOT NULL, since REAL NOT NULL);
+                    ALTER TABLE watched_jobs ADD COLUMN began_at REAL;
+                    """)
+        }
         return migrator
     }
 
@@ -252,12 +323,14 @@ public final class StateStore: Sendable {
         try await database.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO journal (at, kind, loop, project, subject, action, severity, client_token, job_id, servers, result, message, intent_seq)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO journal (at, kind, loop, project, subject, action, severity, client_token, job_id, servers, result, message, intent_seq,
+                        boundary, retry_of)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     entry.at.timeIntervalSince1970, entry.kind.rawValue, entry.loop, entry.project, entry.subject, entry.action, entry.severity,
-                    entry.clientToken, entry.jobId, Self.encodeList(entry.servers), entry.result, entry.message, entry.intentSeq,
+                    entry.clientToken, entry.jobId, try Self.encodeList(entry.servers), entry.result?.rawValue, entry.message, entry.intentSeq,
+                    entry.boundary?.timeIntervalSince1970, entry.retryOf,
                 ])
             return db.lastInsertedRowID
         }
@@ -296,25 +369,6 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Intents (and dry-run entries) of `loop` written at or after `since`, oldest first, each with
-    /// the results of its outcomes (none while the call has no answer).
-    public func intentsWithResults(loop: String, since: Date) async throws -> [(intent: JournalEntry, results: [String])] {
-        try await database.read { db in
-            let intents = try Row.fetchAll(
-                db, sql: "SELECT * FROM journal WHERE kind IN ('intent', 'dry_run') AND loop = ? AND at >= ? ORDER BY seq",
-                arguments: [loop, since.timeIntervalSince1970]
-            ).map(Self.entry)
-            guard let first = intents.first?.seq else { return [] }
-            var results: [Int64: [String]] = [:]
-            for row in try Row.fetchAll(
-                db, sql: "SELECT intent_seq, result FROM journal WHERE kind = 'outcome' AND intent_seq >= ? ORDER BY seq", arguments: [first])
-            {
-                if let seq: Int64 = row["intent_seq"] { results[seq, default: []].append(row["result"] ?? "") }
-            }
-            return intents.map { ($0, results[$0.seq] ?? []) }
-        }
-    }
-
     /// The outcomes recorded for an intent.
     public func outcomes(of intentSeq: Int64) async throws -> [JournalEntry] {
         try await database.read { db in
@@ -327,23 +381,37 @@ public final class StateStore: Sendable {
         try await database.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0 }
     }
 
-    private static func entry(_ row: Row) -> JournalEntry {
+    static func entry(_ row: Row) throws -> JournalEntry {
+        let kindText: String = row["kind"]
+        guard let kind = JournalEntry.Kind(rawValue: kindText) else { throw StateStoreError.undecodable(what: "journal kind", value: kindText) }
         var entry = JournalEntry(
-            at: Date(timeIntervalSince1970: row["at"]), kind: JournalEntry.Kind(rawValue: row["kind"]) ?? .event, loop: row["loop"],
+            at: Date(timeIntervalSince1970: row["at"]), kind: kind, loop: row["loop"],
             project: row["project"], subject: row["subject"], action: row["action"], severity: row["severity"],
-            clientToken: row["client_token"], jobId: row["job_id"], servers: decodeList(row["servers"]), result: row["result"],
-            message: row["message"], intentSeq: row["intent_seq"])
+            clientToken: row["client_token"], jobId: row["job_id"], servers: try decodeList(row["servers"]), result: try result(row["result"]),
+            message: row["message"], intentSeq: row["intent_seq"], boundary: (row["boundary"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            retryOf: row["retry_of"])
         entry.seq = row["seq"]
         return entry
     }
 
-    static func encodeList(_ list: [String]) -> String {
-        (try? String(decoding: JSONEncoder().encode(list), as: UTF8.self)) ?? "[]"
+    /// A stored result; a value outside the closed set is an error, never guessed.
+    static func result(_ text: String?) throws -> ActionResult? {
+        guard let text else { return nil }
+        guard let result = ActionResult(rawValue: text) else { throw StateStoreError.undecodable(what: "journal result", value: text) }
+        return result
     }
 
-    static func decodeList(_ text: String?) -> [String] {
-        guard let text, let data = text.data(using: .utf8) else { return [] }
-        return (try? JSONDecoder().decode([String].self, from: data)) ?? []
+    static func encodeList(_ list: [String]) throws -> String {
+        String(decoding: try JSONEncoder().encode(list), as: UTF8.self)
+    }
+
+    static func decodeList(_ text: String?) throws -> [String] {
+        guard let text else { return [] }
+        do {
+            return try JSONDecoder().decode([String].self, from: Data(text.utf8))
+        } catch {
+            throw StateStoreError.undecodable(what: "server list", value: String(text.prefix(80)))
+        }
     }
 
     // MARK: First seen
@@ -552,17 +620,21 @@ public final class StateStore: Sendable {
                 WatchedJob(
                     project: row["project"], jobId: row["job_id"], jobType: row["job_type"], source: row["source"],
                     registeredAt: Date(timeIntervalSince1970: row["registered_at"]), intentSeq: row["intent_seq"], status: row["status"],
-                    closedAt: (row["closed_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+                    closedAt: (row["closed_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    beganAt: (row["began_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
             }
         }
     }
 
     /// Updates a job's last seen status; closes it when finished.
-    public func updateJob(project: String, jobId: String, status: String, jobType: String?, closedAt: Date?) async throws {
+    public func updateJob(project: String, jobId: String, status: String, jobType: String?, closedAt: Date?, beganAt: Date? = nil) async throws {
         try await database.write { db in
             try db.execute(
-                sql: "UPDATE watched_jobs SET status = ?, job_type = COALESCE(?, job_type), closed_at = ? WHERE project = ? AND job_id = ?",
-                arguments: [status, jobType, closedAt?.timeIntervalSince1970, project, jobId])
+                sql: """
+                    UPDATE watched_jobs SET status = ?, job_type = COALESCE(?, job_type), closed_at = ?, began_at = COALESCE(?, began_at)
+                    WHERE project = ? AND job_id = ?
+                    """,
+                arguments: [status, jobType, closedAt?.timeIntervalSince1970, beganAt?.timeIntervalSince1970, project, jobId])
         }
     }
 

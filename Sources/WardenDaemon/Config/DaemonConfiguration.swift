@@ -190,10 +190,11 @@ public enum ConfigLoader {
         }
 
         let loopsNode = root["loops"]
-        loopsNode.allowOnly(["quota", "stuck", "schedule", "flavors", "maintenance"])
-        let defaults: [String: TimeInterval] = ["quota": 300, "stuck": 60, "schedule": 60, "flavors": 600, "maintenance": 3600]
+        loopsNode.allowOnly(LoopName.allCases.map(\.rawValue))
         var loops: [String: LoopTiming] = [:]
-        for (name, interval) in defaults {
+        for loop in LoopName.allCases {
+            let name = loop.rawValue
+            let interval = loop.defaultInterval
             let node = loopsNode[name]
             node.allowOnly(["interval", "jitter", "deadline", "max_backoff"])
             let every = node["interval"].duration(default: interval)
@@ -244,11 +245,13 @@ public enum ConfigLoader {
             snoozeUntil: tagsNode["snooze_until"].string(default: "warden-snooze-until") ?? "warden-snooze-until")
 
         let autoStop = root["auto_stop"]
-        autoStop.allowOnly(["max_stops_per_pass", "max_starts_per_pass", "batch_size", "boundary_grace"])
+        autoStop.allowOnly(["max_stops_per_pass", "max_starts_per_pass", "batch_size", "boundary_grace", "per_minute_limit", "failed_subjob_retries"])
         let limits = AutoStopLimits(
             maxStopsPerPass: autoStop["max_stops_per_pass"].int(default: 200, range: 0...1_000_000),
             maxStartsPerPass: autoStop["max_starts_per_pass"].int(default: 1000, range: 0...1_000_000),
-            batchSize: autoStop["batch_size"].int(default: 1000, range: 1...1000), boundaryGrace: autoStop["boundary_grace"].duration(default: 3600))
+            batchSize: autoStop["batch_size"].int(default: 1000, range: 1...1000), boundaryGrace: autoStop["boundary_grace"].duration(default: 3600),
+            perMinuteLimit: autoStop["per_minute_limit"].int(default: 1000, range: 1...1000),
+            failedSubJobRetries: autoStop["failed_subjob_retries"].int(default: 1, range: 0...10))
 
         var schedules: [String: Schedule] = [:]
         for name in root["schedules"].keys {

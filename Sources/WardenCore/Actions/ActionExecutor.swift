@@ -1,0 +1,225 @@
+import ECSAPI
+import Foundation
+
+/// A mutating call to make: what, on which servers, and why.
+public struct ActionIntent: Sendable, Equatable {
+    /// The loop asking (`schedule`, `stuck`).
+    public var loop: LoopName
+    public var action: ServerAction
+    public var project: String
+    public var servers: [String]
+    /// The schedule (scheduler) or server (remedy) the call is about.
+    public var subject: String
+    /// The schedule boundary acted on (nil when enforcing, and for remedies).
+    public var boundary: Date?
+    /// For a retry of servers whose sub-jobs failed: the intent retried.
+    public var retryOf: Int64?
+    /// One line for the journal.
+    public var description: String
+    /// When the decision was taken (the pass's time).
+    public var at: Date
+
+    public init(
+        loop: LoopName, action: ServerAction, project: String, servers: [String], subject: String, boundary: Date? = nil, retryOf: Int64? = nil,
+        description: String, at: Date
+    ) {
+        self.loop = loop
+        self.action = action
+        self.project = project
+        self.servers = servers
+        self.subject = subject
+        self.boundary = boundary
+        self.retryOf = retryOf
+        self.description = description
+        self.at = at
+    }
+}
+
+/// What became of a call, classified once.
+public enum CallResult: Sendable, Equatable {
+    /// Journaled as a dry-run entry; nothing sent.
+    case dryRun(entry: Int64)
+    /// The cloud accepted it with a job, which is followed to its end.
+    case accepted(intent: Int64, jobId: String)
+    /// A clear refusal: nothing was done; the intent is closed as `refused`.
+    case refused(intent: Int64, reason: String)
+    /// No answer (a timeout, a dropped connection): the call may have been carried out. The intent
+    /// stays open; recovery decides.
+    case noAnswer(intent: Int64, reason: String)
+    /// Not sent: shutdown has begun.
+    case notSent(reason: String)
+
+    /// Servers this call may have acted on (or would have, in dry-run).
+    public var mayHaveActed: Bool {
+        switch self {
+        case .dryRun, .accepted, .noAnswer: return true
+        case .refused, .notSent: return false
+        }
+    }
+}
+
+/// What recovery does with an intent left without an answer.
+public enum RecoveryDecision: Sendable, Equatable {
+    /// Send the same request again with the same `X-Client-Token` (the cloud carries it out once).
+    case resend(reason: String)
+    /// Close the intent with this result and never re-send it.
+    case close(ActionResult, reason: String)
+}
+
+/// The one owner of a mutating call's life: the intent journaled before the call, the call with
+/// its `X-Client-Token`, the classification of what came back, the job followed to its end, the
+/// per-server outcome from its sub-jobs, recovery of intents a crash left open, and the metrics.
+/// Every loop that acts goes through it; no other code writes intents or outcomes.
+///
+/// It keeps no state of its own: the journal is the truth, so a restart continues where the last
+/// process stopped.
+public struct ActionExecutor: Sendable {
+    let context: WardenContext
+
+    public init(context: WardenContext) {
+        self.context = context
+    }
+
+    // MARK: Calls
+
+    /// Journals the intent, makes the call and journals its outcome. Throws only when the intent
+    /// cannot be journaled — then no call is made (an unjournaled call could be made twice).
+    public func perform(_ intent: ActionIntent, client: ECSClient, dryRun: Bool) async throws -> CallResult {
+        let store = context.store
+        if dryRun {
+            let entry = try await store.append(
+                JournalEntry(
+                    at: intent.at, kind: .dryRun, loop: intent.loop.rawValue, project: intent.project, subject: intent.subject,
+                    action: intent.action.rawValue, servers: intent.servers, message: "dry-run: would \(intent.description)", boundary: intent.boundary,
+                    retryOf: intent.retryOf))
+            count(intent.loop, subject: intent.subject, action: intent.action, .dryRun, intent.servers.count)
+            return .dryRun(entry: entry)
+        }
+        guard !context.mutationGate.isClosed else { return .notSent(reason: "shutdown has begun") }
+        let token = ECSClient.makeClientToken()
+        let seq = try await store.append(
+            JournalEntry(
+                at: intent.at, kind: .intent, loop: intent.loop.rawValue, project: intent.project, subject: intent.subject,
+                action: intent.action.rawValue, clientToken: token, servers: intent.servers, result: .pending, message: intent.description,
+                boundary: intent.boundary, retryOf: intent.retryOf))
+        if intent.retryOf != nil { count(intent.loop, subject: intent.subject, action: intent.action, .retrying, 0) }
+        return await send(
+            intentSeq: seq, token: token, loop: intent.loop, action: intent.action, project: intent.project, subject: intent.subject,
+            servers: intent.servers, client: client)
+    }
+
+    /// The call itself and the journal entry of its answer.
+    private func send(
+        intentSeq: Int64, token: String, loop: LoopName, action: ServerAction, project: String, subject: String?, servers: [String], client: ECSClient
+    ) async -> CallResult {
+        let store = context.store
+        guard !context.mutationGate.isClosed else { return .notSent(reason: "shutdown has begun") }
+        do {
+            let accepted = try await client.batchAction(action.batchAction, serverIds: servers, clientToken: token)
+            let now = context.clock.now()
+            do {
+                try await store.append(
+                    JournalEntry(
+                        at: now, kind: .outcome, loop: loop.rawValue, project: project, subject: subject, action: action.rawValue, clientToken: token,
+                        jobId: accepted.jobId, servers: servers, result: .accepted, message: "job \(accepted.jobId) accepted", intentSeq: intentSeq))
+                try await store.watch(
+                    WatchedJob(project: project, jobId: accepted.jobId, jobType: nil, source: "warden", registeredAt: now, intentSeq: intentSeq))
+            } catch {
+                // The intent stays open: recovery re-sends with the same token, which names the same job.
+                context.logger.error(
+                    "job \(accepted.jobId) accepted but its outcome cannot be journaled; recovery will resolve intent \(intentSeq)",
+                    metadata: ["loop": "\(loop.rawValue)", "project": "\(project)", "error": "\(error)"])
+            }
+            return .accepted(intent: intentSeq, jobId: accepted.jobId)
+        } catch let error as ECSError where !error.mayHaveBeenCarriedOut {
+            let reason = "refused: \(error)"
+            do {
+                try await store.append(
+                    JournalEntry(
+                        at: context.clock.now(), kind: .outcome, loop: loop.rawValue, project: project, subject: subject, action: action.rawValue,
+                        clientToken: token, servers: servers, result: .refused, message: reason, intentSeq: intentSeq))
+            } catch {
+                context.logger.error(
+                    "a refusal cannot be journaled; recovery will resolve intent \(intentSeq)",
+                    metadata: ["loop": "\(loop.rawValue)", "project": "\(project)", "error": "\(error)"])
+            }
+            count(loop, subject: subject, action: action, .failed, servers.count)
+            return .refused(intent: intentSeq, reason: reason)
+        } catch {
+            return .noAnswer(intent: intentSeq, reason: "\(error)")
+        }
+    }
+
+    // MARK: Recovery
+
+    /// Resolves the intents of `loop` left without an answer: the daemon died between the two
+    /// writes, or the call got no answer and may still be carried out late. An intent whose project
+    /// or action is no longer known is closed `abandoned`; one older than `grace` is closed
+    /// `expired`; the others are resent with their own token or closed as `decide` says.
+    public func recoverOpenIntents(
+        loop: LoopName, projects: [WardenProject], grace: TimeInterval?, now: Date,
+        decide: @Sendable (JournalEntry, WardenProject, ServerAction) async throws -> RecoveryDecision
+    ) async -> [PartFailure] {
+        let open: [JournalEntry]
+        do {
+            open = try await context.store.openIntents(loop: loop.rawValue)
+        } catch {
+            return [PartFailure(part: "store", message: "cannot read open intents: \(error)")]
+        }
+        var failures: [PartFailure] = []
+        for intent in open {
+            do {
+                guard let project = projects.first(where: { $0.name == intent.project }), let action = intent.action.flatMap(ServerAction.init(rawValue:)),
+                    let token = intent.clientToken
+                else {
+                    try await close(intent, loop: loop, result: .abandoned, reason: "recovery: project or action no longer known; nothing sent")
+                    continue
+                }
+                if let grace, now.timeIntervalSince(intent.at) > grace {
+                    try await close(intent, loop: loop, result: .expired, reason: "recovery: intent older than the grace period; not re-sent")
+                    continue
+                }
+                switch try await decide(intent, project, action) {
+                case .resend(let reason):
+                    await context.event(
+                        loop.rawValue, project: project.name, subject: intent.subject, action: "recovery-resend", severity: "warning", servers: intent.servers,
+                        message: "recovery: intent \(intent.seq) has no answer; \(reason); re-sending with the same client token")
+                    let result = await send(
+                        intentSeq: intent.seq, token: token, loop: loop, action: action, project: project.name, subject: intent.subject,
+                        servers: intent.servers, client: project.client)
+                    if case .noAnswer(_, let reason) = result {
+                        failures.append(PartFailure(part: project.name, message: "recovering intent \(intent.seq): no answer again: \(reason)"))
+                    }
+                case .close(let result, let reason):
+                    try await close(intent, loop: loop, result: result, reason: reason)
+                }
+            } catch {
+                failures.append(PartFailure(part: intent.project ?? "store", message: "recovering intent \(intent.seq): \(error)"))
+            }
+        }
+        return failures
+    }
+
+    /// Closes an intent without a call: the outcome entry, an event and the metrics.
+    private func close(_ intent: JournalEntry, loop: LoopName, result: ActionResult, reason: String) async throws {
+        try await context.store.append(
+            JournalEntry(
+                at: context.clock.now(), kind: .outcome, loop: intent.loop, project: intent.project, subject: intent.subject, action: intent.action,
+                clientToken: intent.clientToken, servers: intent.servers, result: result, message: reason, intentSeq: intent.seq))
+        if let action = intent.action.flatMap(ServerAction.init(rawValue:)) {
+            count(loop, subject: intent.subject, action: action, result.isAmbiguous ? .unknown : .failed, intent.servers.count)
+        }
+        await context.event(
+            loop.rawValue, project: intent.project, subject: intent.subject, action: "recovery-\(result.rawValue)", severity: "warning",
+            servers: intent.servers, message: reason)
+    }
+
+    // MARK: Metrics
+
+    func count(_ loop: LoopName, subject: String?, action: ServerAction, _ result: ActionMetricResult, _ servers: Int) {
+        switch loop {
+        case .schedule: context.metrics.recordScheduleActions(schedule: subject ?? "", action: action.rawValue, result: result, count: servers)
+        default: context.metrics.recordRemediationActions(action: action.rawValue, result: result, count: servers)
+        }
+    }
+}

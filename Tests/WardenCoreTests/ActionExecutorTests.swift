@@ -1,0 +1,261 @@
+import ECSAPI
+import ECSSimulator
+import Foundation
+import GRDB
+import Testing
+
+@testable import WardenCore
+
+/// The action executor against the simulator over HTTP: each class of answer, job following to
+/// per-server outcomes, recovery, and the scheduler's retries of failed sub-jobs through it.
+@Suite struct ActionExecutorTests {
+    func intent(_ servers: [String], at now: Date, boundary: Date? = stopBoundary) -> ActionIntent {
+        ActionIntent(loop: .schedule, action: .stop, project: "main", servers: servers, subject: "office", boundary: boundary, description: "stop", at: now)
+    }
+
+    @Test func acceptedCallIsFollowedToPerServerOutcomes() async throws {
+        try await WardenHarness.with(clockStart: monday) { h in
+            let ids = [await h.addServer("web-1"), await h.addServer("web-2")]
+            let executor = ActionExecutor(context: h.context)
+            let result = try await executor.perform(intent(ids, at: stopBoundary), client: h.context.projects[0].client, dryRun: false)
+            guard case .accepted(let seq, let jobId) = result else {
+                Issue.record("expected accepted, got \(result)")
+                return
+            }
+            let entry = try #require(try await h.context.store.entry(seq: seq))
+            #expect(entry.kind == .intent && entry.result == .pending && entry.boundary == stopBoundary && entry.clientToken != nil)
+            await h.settle()
+            let report = await executor.followJobs(projects: h.context.projects, now: stopBoundary.addingTimeInterval(30))
+            #expect(report.followed == 1 && report.closed == 1)
+            #expect(try await h.context.store.outcomes(of: seq).map(\.result) == [.accepted, .success])
+            let call = try #require(try await h.context.store.calls(loop: "schedule", since: monday).first)
+            #expect(call.state == .accepted)
+            #expect(Set(call.serverOutcomes.keys) == Set(ids))
+            #expect(call.serverOutcomes.values.allSatisfy { $0.result == .success })
+            #expect(try await h.context.store.openJobs().isEmpty)
+            let exposition = h.context.metrics.exposition()
+            #expect(exposition.contains(#"ecs_warden_schedule_actions_total{schedule="office",action="stop",result="success"} 2"#))
+            #expect(jobId.isEmpty == false)
+        }
+    }
+
+    @Test func refusalClosesTheIntentAndNoAnswerLeavesItOpen() async throws {
+        try await WardenHarness.with(clockStart: monday) { h in
+            let id = await h.addServer("web-1")
+            let executor = ActionExecutor(context: h.context)
+            let client = h.context.projects[0].client
+            // A clear refusal (a 4xx with an error code): nothing done, intent closed `refused`.
+            let refused = try await executor.perform(intent(["no-such-server"], at: stopBoundary), client: client, dryRun: false)
+            guard case .refused(let refusedSeq, _) = refused else {
+                Issue.record("expected refused, got \(refused)")
+                return
+            }
+            #expect(try await h.context.store.outcomes(of: refusedSeq).map(\.result) == [.refused])
+            // Connections dropped: the call may have been carried out; the intent stays open.
+            await h.region.setFaults({ var f = SimFaults(); f.dropRate = 1.0; return f }())
+            let dropped = try await executor.perform(intent([id], at: stopBoundary), client: client, dryRun: false)
+            guard case .noAnswer(let openSeq, _) = dropped else {
+                Issue.record("expected no answer, got \(dropped)")
+                return
+            }
+            #expect(try await h.context.store.openIntents().map(\.seq) == [openSeq])
+            #expect(dropped.mayHaveActed && !refused.mayHaveActed)
+        }
+    }
+
+    @Test func dryRunJournalsAndShutdownSendsNothing() async throws {
+        try await WardenHarness.with(clockStart: monday) { h in
+            let id = await h.addServer("web-1")
+            let executor = ActionExecutor(context: h.context)
+            let client = h.context.projects[0].client
+            let dry = try await executor.perform(intent([id], at: stopBoundary), client: client, dryRun: true)
+            guard case .dryRun = dry else {
+                Issue.record("expected dry-run, got \(dry)")
+                return
+            }
+            h.context.mutationGate.close()
+            let late = try await executor.perform(intent([id], at: stopBoundary), client: client, dryRun: false)
+            #expect(late == .notSent(reason: "shutdown has begun"))
+            #expect(await h.operations().contains("BatchStopServers") == false)
+            #expect(try await h.context.store.journal(kinds: [.intent]).isEmpty)
+        }
+    }
+
+    @Test func anUnknownStoredResultIsRefused() async throws {
+        let store = try StateStore.inMemory()
+        await #expect(throws: (any Error).self) {
+            try await store.database.write { db in
+                try db.execute(
+                    sql: "INSERT INTO journal (at, kind, loop, servers, result, message) VALUES (0, 'outcome', 'schedule', '[]', 'acceptd', 'typo')")
+            }
+        }
+    }
+}
+
+@Suite struct FailedSubJobRetryTests {
+    /// Sub-jobs fail with `Ecs.0603` ("try again 1 minute later"): the servers are planned again
+    /// once the minute has passed, under a new intent and token, once and only once.
+    @Test func retryableFailureIsRetriedOnceAndOnlyOnce() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let ids = [await h.addServer("web-1", tags: ["warden-schedule": "office"]), await h.addServer("web-2", tags: ["warden-schedule": "office"])]
+            let scheduler = AutoStopScheduler(context: h.context)
+            let follower = JobFollower(context: h.context)
+            await h.region.setFaults({ var f = SimFaults(); f.failNextJobs = 2; f.failNextJobsCode = "Ecs.0603"; return f }())
+            _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
+            await h.settle()
+            _ = try await follower.reconcile(now: stopBoundary.addingTimeInterval(10))
+            for id in ids { #expect(await h.status(id) == "ACTIVE") }
+            // Before the code's wait: held, the loop asks to look again when it ends.
+            let waiting = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(30))
+            #expect(waiting.actions == 0)
+            #expect(scheduler.latestPlan()?.skips.filter { $0.reason == "retry_wait" }.count == 2)
+            #expect(waiting.wakeAt == stopBoundary.addingTimeInterval(70))
+            // After it: one retry, a new intent naming the first, a new token.
+            let retry = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(71))
+            #expect(retry.actions == 2)
+            let intents = try await h.context.store.journal(kinds: [.intent])
+            #expect(intents.count == 2)
+            #expect(intents[1].retryOf == intents[0].seq)
+            #expect(intents[1].clientToken != intents[0].clientToken)
+            await h.settle()
+            _ = try await follower.reconcile(now: stopBoundary.addingTimeInterval(80))
+            // The retry failed too (the fault covered two jobs): not retried again.
+            let exhausted = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(200))
+            #expect(exhausted.actions == 0)
+            #expect(scheduler.latestPlan()?.skips.filter { $0.reason == "retry_exhausted" }.count == 2)
+            #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.count == 2)
+            let exposition = h.context.metrics.exposition()
+            #expect(exposition.contains(#"ecs_warden_schedule_actions_total{schedule="office",action="stop",result="retrying"} 2"#))
+            #expect(exposition.contains(#"ecs_warden_schedule_actions_total{schedule="office",action="stop",result="failed"} 2"#))
+        }
+    }
+
+    @Test func retryThatSucceedsConvergesAndAPersonsStartInBetweenWins() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let ids = [await h.addServer("web-1", tags: ["warden-schedule": "office"]), await h.addServer("web-2", tags: ["warden-schedule": "office"])]
+            let scheduler = AutoStopScheduler(context: h.context)
+            let follower = JobFollower(context: h.context)
+            await h.region.setFaults({ var f = SimFaults(); f.failNextJobs = 1; f.failNextJobsCode = "Ecs.0603"; return f }())
+            _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
+            await h.settle()
+            _ = try await follower.reconcile(now: stopBoundary.addingTimeInterval(10))
+            // A person stops web-2 by hand meanwhile: only web-1 is retried.
+            _ = try await h.context.projects[0].client.batchAction(.stop(.soft), serverIds: [ids[1]])
+            await h.settle()
+            let mark = await h.logCount()
+            let retry = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(75))
+            #expect(retry.actions == 1)
+            let calls = await h.region.requests(since: mark).filter { $0.operation == "BatchStopServers" }
+            #expect(calls.count == 1)
+            await h.settle()
+            _ = try await follower.reconcile(now: stopBoundary.addingTimeInterval(90))
+            for id in ids { #expect(await h.status(id) == "SHUTOFF") }
+            // Converged: nothing more.
+            let after = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(300))
+            #expect(after.actions == 0)
+        }
+    }
+
+    @Test func permanentFailureIsNotRetried() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let id = await h.addServer("web-1", tags: ["warden-schedule": "office"])
+            let scheduler = AutoStopScheduler(context: h.context)
+            await h.region.setFaults({ var f = SimFaults(); f.failNextJobs = 1; f.failNextJobsCode = "Ecs.0100"; return f }())
+            _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
+            await h.settle()
+            _ = try await JobFollower(context: h.context).reconcile(now: stopBoundary.addingTimeInterval(10))
+            let later = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(600))
+            #expect(later.actions == 0)
+            #expect(await h.status(id) == "ACTIVE")
+            #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.count == 1)
+            #expect(try await h.events(action: "job-failed").count == 1)
+        }
+    }
+}
+
+@Suite struct PerMinuteBudgetTests {
+    /// The API reference: at most 1,000 servers stopped per minute. With a limit of 2, five servers
+    /// are stopped 2 + 2 + 1 over three minutes, and the plan says when the rest waits.
+    @Test func stopsAreSpreadOverMinutes() async throws {
+        let limits = AutoStopLimits(perMinuteLimit: 2)
+        try await WardenHarness.with(settings: settings([officeHours()], limits: limits), clockStart: monday) { h in
+            for index in 1...5 { await h.addServer("web-\(index)", tags: ["warden-schedule": "office"]) }
+            let scheduler = AutoStopScheduler(context: h.context)
+            let first = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
+            #expect(first.actions == 2)
+            #expect(first.moreWork == false)
+            #expect(first.wakeAt == stopBoundary.addingTimeInterval(61))
+            let plan = try #require(scheduler.latestPlan())
+            #expect(plan.waitingForBudget == 3)
+            #expect(plan.skips.filter { $0.reason == "per_minute_budget" }.count == 3)
+            let early = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(30))
+            #expect(early.actions == 0)
+            let second = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(62))
+            #expect(second.actions == 2)
+            let third = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(123))
+            #expect(third.actions == 1)
+            await h.settle()
+            #expect(await h.region.requests().filter { $0.operation == "BatchStopServers" }.count == 3)
+        }
+    }
+
+    @Test func budgetIsPerProjectAndActionOverASlidingMinute() {
+        let now = stopBoundary.addingTimeInterval(30)
+        let calls = [
+            JournaledCall(project: "a", schedule: "office", action: .stop, at: stopBoundary, servers: ["1", "2", "3"], state: .accepted),
+            JournaledCall(project: "a", schedule: "office", action: .stop, at: stopBoundary.addingTimeInterval(-61), servers: ["4"], state: .accepted),
+            JournaledCall(project: "a", schedule: "office", action: .stop, at: stopBoundary, servers: ["5"], state: .refused),
+        ]
+        var budget = PerMinuteBudget(calls: calls, limit: 5, now: now)
+        #expect(budget.take(4, project: "a", action: .stop, dryRun: false) == 2)
+        #expect(budget.take(4, project: "a", action: .start, dryRun: false) == 4)
+        #expect(budget.take(9, project: "b", action: .stop, dryRun: false) == 5)
+        #expect(budget.freesAt(project: "a", action: .stop, dryRun: false) == stopBoundary.addingTimeInterval(60))
+    }
+}
+
+@Suite struct StoreMigrationTests {
+    /// A state file of the previous release (schema v1, free-text results) opens, keeps its journal,
+    /// and its results are read as the closed set (`error` was a refusal, `fail` a failed job).
+    @Test func aVersion1DatabaseOpensAndKeepsItsJournal() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-v1-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let queue = try DatabaseQueue(path: directory + "/state.sqlite")
+            try StateStore.migrator.migrate(queue, upTo: "v1")
+            try await queue.write { db in
+                for (seq, kind, result, intent) in [(1, "intent", "pending", nil), (2, "outcome", "error", 1), (3, "intent", "pending", nil), (4, "outcome", "fail", 3)] as [(Int, String, String, Int?)] {
+                    try db.execute(
+                        sql: "INSERT INTO journal (seq, at, kind, loop, project, subject, action, servers, result, message, intent_seq) VALUES (?, ?, ?, 'schedule', 'main', 'office', 'stop', '[\"s1\"]', ?, 'old', ?)",
+                        arguments: [seq, Double(seq), kind, result, intent])
+                }
+            }
+        }
+        let store = try StateStore.open(directory: directory)
+        let entries = try await store.journal()
+        #expect(entries.map(\.seq) == [1, 2, 3, 4])
+        #expect(entries.map(\.result) == [.pending, .refused, .pending, .failed])
+        #expect(entries[0].servers == ["s1"])
+        let calls = try await store.calls(loop: "schedule", since: Date(timeIntervalSince1970: 0))
+        #expect(calls.map(\.state) == [.refused, .accepted])
+    }
+
+    @Test func episodesAreReportedOnceAcrossRestarts() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-ep-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let now = Date(timeIntervalSince1970: 1_790_000_000)
+        do {
+            let store = try StateStore.open(directory: directory)
+            #expect(try await store.beginEpisode("server/main/a/ACTIVE/powering-off", loop: "stuck", at: now))
+            #expect(try await store.beginEpisode("server/main/a/ACTIVE/powering-off", loop: "stuck", at: now) == false)
+            #expect(try await store.beginEpisode("server/mainx/b/ACTIVE/", loop: "stuck", at: now))
+        }
+        let reopened = try StateStore.open(directory: directory)
+        #expect(try await reopened.beginEpisode("server/main/a/ACTIVE/powering-off", loop: "stuck", at: now) == false)
+        #expect(try await reopened.endEpisodes(loop: "stuck", prefix: "server/main/", keeping: []) == ["server/main/a/ACTIVE/powering-off"])
+        // `_` in a project name is not a wildcard: ending main_'s episodes leaves mainx's alone.
+        #expect(try await reopened.endEpisodes(loop: "stuck", prefix: "server/main_/", keeping: []).isEmpty)
+        #expect(try await reopened.beginEpisode("server/mainx/b/ACTIVE/", loop: "stuck", at: now) == false)
+    }
+}
