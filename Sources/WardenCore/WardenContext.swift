@@ -62,7 +62,7 @@ public struct WardenSettings: Sendable {
 /// What every reconciler shares: the settings and projects (swapped whole on reload), the state
 /// store, the metrics, the clock and the logger.
 public final class WardenContext: Sendable {
-    public let store: StateStore
+    public let store: any StateStore
     public let metrics: WardenMetrics
     public let clock: any WardenClock
     public let logger: Logger
@@ -73,7 +73,7 @@ public final class WardenContext: Sendable {
     private let current: Mutex<(settings: WardenSettings, projects: [WardenProject])>
 
     public init(
-        settings: WardenSettings, projects: [WardenProject], store: StateStore, metrics: WardenMetrics, clock: any WardenClock, logger: Logger,
+        settings: WardenSettings, projects: [WardenProject], store: any StateStore, metrics: WardenMetrics, clock: any WardenClock, logger: Logger,
         inventory: ServerInventory = ServerInventory(), mutationGate: MutationGate = MutationGate()
     ) {
         self.store = store

@@ -77,9 +77,9 @@ public enum DaemonRunner {
             FileHandle.standardError.write(Data("ecs-warden: invalid configuration:\n\(error)\n".utf8))
             return 2
         }
-        let store: StateStore
+        let store: any StateStore
         do {
-            store = try StateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
+            store = try SQLiteStateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
         } catch {
             logger.critical("cannot open the state store", metadata: ["error": "\(error)"])
             FileHandle.standardError.write(Data("ecs-warden: \(error)\n".utf8))
@@ -179,7 +179,7 @@ public enum DaemonRunner {
             return 2
         }
         do {
-            let store = try StateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
+            let store = try SQLiteStateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
             let runtime = try WardenRuntime(configuration: configuration, store: store, logger: logger, environment: environment, dryRunOverride: dryRun)
             let results = await runtime.runOnce()
             await runtime.shutdown()

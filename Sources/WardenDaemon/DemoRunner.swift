@@ -95,7 +95,7 @@ public enum DemoRunner {
             settings: settings, loops: loops, retention: RetentionPolicy(), logFormat: "text", logLevel: "info")
         let runtime: WardenRuntime
         do {
-            let store = try StateStore.open(directory: stateDirectory)
+            let store = try SQLiteStateStore.open(directory: stateDirectory)
             runtime = try WardenRuntime(configuration: configuration, store: store, logger: logger, environment: environment)
         } catch {
             FileHandle.standardError.write(Data("ecs-warden demo: \(error)\n".utf8))

@@ -34,7 +34,7 @@ public final class WardenRuntime: Sendable {
 
     /// Builds the runtime. Throws on unreadable secrets or an unusable state store.
     public init(
-        configuration: DaemonConfiguration, store: StateStore, clock: any WardenClock = SystemClock(), logger: Logger,
+        configuration: DaemonConfiguration, store: any StateStore, clock: any WardenClock = SystemClock(), logger: Logger,
         environment: [String: String] = ProcessInfo.processInfo.environment, dryRunOverride: Bool = false,
         metrics: WardenMetrics = WardenMetrics()
     ) throws {

@@ -122,7 +122,7 @@ struct ScheduleCommand: AsyncParsableCommand {
             do {
                 let configuration = try ConfigLoader.load(path: config)
                 // The daemon's own store, read-only: the journal's holds and marks are the real ones.
-                let store = try StateStore.openReadOnly(directory: configuration.stateDirectory) ?? StateStore.inMemory()
+                let store = try SQLiteStateStore.openReadOnly(directory: configuration.stateDirectory) ?? SQLiteStateStore.inMemory()
                 let runtime = try WardenRuntime(configuration: configuration, store: store, logger: logger)
                 defer { Task { await runtime.shutdown() } }
                 let steps = try await runtime.scheduler.preview(now: Date(), hours: hours)

@@ -29,7 +29,7 @@ repo="$(cd "$here/../.." && pwd)"
 BIN_DIR="$(cd "${1:-$repo/.build/debug}" 2>/dev/null && pwd || echo "${1:-$repo/.build/debug}")"
 WARDEN="$BIN_DIR/ecs-warden"
 SIM="$BIN_DIR/ecs-sim"
-LOOPS=(quota stuck schedule flavors)   # the loops the generated configuration sets
+LOOPS=()   # the daemon's loops, as its control API names them (GET /v1/loops): no list kept here
 
 passed=0
 failed=0
@@ -172,7 +172,7 @@ listen: {metrics: "127.0.0.1:$metrics_port", control: "127.0.0.1:$control_port",
 accounts: [{name: sim, access_key: {env: SIM_AK}, secret_key: {env: SIM_SK}}]
 regions: [{name: eu-west-0, endpoint: "$sim_url"}]
 projects: [{name: p0, id: $project_id, account: sim, region: eu-west-0}]
-loops: {quota: {interval: 5s}, stuck: {interval: 5s}, schedule: {interval: 10s}, flavors: {interval: 5s}}
+loops: {quota: {interval: 5s}, stuck: {interval: 5s}, schedule: {interval: 10s}, jobs: {interval: 5s}, flavors: {interval: 5s}}
 EOF
 out="$(timeout 30 "$WARDEN" check-config "$config" 2>&1)" && rc=0 || rc=$?
 if ((rc == 0)); then pass "check-config accepts the generated configuration: $out"; else fail "check-config on the generated configuration exited $rc:"; printf '%s\n' "$out" | indent; fi
@@ -184,6 +184,8 @@ daemon_pid=$!
 readyz() { [[ $(curl -s -o /dev/null -m 2 -w '%{http_code}' "$metrics_url/readyz") == 200 ]]; }
 wait_for 30 "$daemon_pid" "$metrics_url/readyz to answer 200" readyz || abort "the daemon did not become ready"
 pass "daemon ready: GET $metrics_url/readyz -> 200 ($(($(date +%s) - t0))s after the script's start)"
+mapfile -t LOOPS < <(curl -fsS -m 3 "http://127.0.0.1:$control_port/v1/loops" | jq -r '.[].name')
+if ((${#LOOPS[@]} >= 5)); then pass "GET /v1/loops names the daemon's loops: ${LOOPS[*]}"; else fail "GET /v1/loops named only: ${LOOPS[*]:-nothing}"; fi
 
 # Scrape once every configured loop has finished a pass, so the scrape carries every family.
 loops_done() {

@@ -82,12 +82,25 @@ import Testing
     }
 
     @Test func anUnknownStoredResultIsRefused() async throws {
-        let store = try StateStore.inMemory()
+        let store = try SQLiteStateStore.inMemory()
+        // On write: the CHECK constraint.
         await #expect(throws: (any Error).self) {
             try await store.database.write { db in
                 try db.execute(
                     sql: "INSERT INTO journal (at, kind, loop, servers, result, message) VALUES (0, 'outcome', 'schedule', '[]', 'acceptd', 'typo')")
             }
+        }
+        // On read (a row that got past the constraint): an error naming it, never a guess.
+        try await store.database.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
+            try db.execute(sql: "INSERT INTO journal (at, kind, loop, servers, result, message) VALUES (0, 'outcome', 'schedule', '[]', 'acceptd', 'typo')")
+            try db.execute(sql: "PRAGMA ignore_check_constraints = OFF")
+        }
+        do {
+            _ = try await store.journal()
+            Issue.record("an unknown result must not be read")
+        } catch let error as StateStoreError {
+            #expect(error.description.contains("acceptd"))
         }
     }
 }
@@ -223,7 +236,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         do {
             let queue = try DatabaseQueue(path: directory + "/state.sqlite")
-            try StateStore.migrator.migrate(queue, upTo: "v1")
+            try SQLiteStateStore.migrator.migrate(queue, upTo: "v1")
             try await queue.write { db in
                 for (seq, kind, result, intent) in [(1, "intent", "pending", nil), (2, "outcome", "error", 1), (3, "intent", "pending", nil), (4, "outcome", "fail", 3)] as [(Int, String, String, Int?)] {
                     try db.execute(
@@ -232,7 +245,7 @@ import Testing
                 }
             }
         }
-        let store = try StateStore.open(directory: directory)
+        let store = try SQLiteStateStore.open(directory: directory)
         let entries = try await store.journal()
         #expect(entries.map(\.seq) == [1, 2, 3, 4])
         #expect(entries.map(\.result) == [.pending, .refused, .pending, .failed])
@@ -246,12 +259,12 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let now = Date(timeIntervalSince1970: 1_790_000_000)
         do {
-            let store = try StateStore.open(directory: directory)
+            let store = try SQLiteStateStore.open(directory: directory)
             #expect(try await store.beginEpisode("server/main/a/ACTIVE/powering-off", loop: "stuck", at: now))
             #expect(try await store.beginEpisode("server/main/a/ACTIVE/powering-off", loop: "stuck", at: now) == false)
             #expect(try await store.beginEpisode("server/mainx/b/ACTIVE/", loop: "stuck", at: now))
         }
-        let reopened = try StateStore.open(directory: directory)
+        let reopened = try SQLiteStateStore.open(directory: directory)
         #expect(try await reopened.beginEpisode("server/main/a/ACTIVE/powering-off", loop: "stuck", at: now) == false)
         #expect(try await reopened.endEpisodes(loop: "stuck", prefix: "server/main/", keeping: []) == ["server/main/a/ACTIVE/powering-off"])
         // `_` in a project name is not a wildcard: ending main_'s episodes leaves mainx's alone.

@@ -80,7 +80,7 @@ import Testing
         var rules = StuckRules()
         rules.defaultJobDeadline = 600
         let start = Date()  // the simulator's clock starts here too
-        var store = try StateStore.open(directory: directory)
+        var store = try SQLiteStateStore.open(directory: directory)
         var serverId = ""
         var jobId = ""
         try await WardenHarness.with(settings: WardenSettings(stuck: rules), store: store, clockStart: start) { h in
@@ -96,7 +96,7 @@ import Testing
             #expect(detector.snapshot().servers.isEmpty)
         }
         // Restart: a new store handle on the same directory, a new detector.
-        store = try StateStore.open(directory: directory)
+        store = try SQLiteStateStore.open(directory: directory)
         try await WardenHarness.with(settings: WardenSettings(stuck: rules), store: store, clockStart: start) { h in
             // Same server and job in the new simulator: re-create them with the same ids.
             await h.region.seedServers(
@@ -196,7 +196,7 @@ import Testing
             #expect(try await h.events(action: "sold-out").count == 1)
             try await h.region.setSaleState(flavorId: "s3.small.2", az: "eu-west-0b", state: nil)
             _ = try await tracker.reconcile(now: monday.addingTimeInterval(180))
-            let transitions = try await h.context.store.saleTransitions(region: "eu-west-0", since: monday.addingTimeInterval(1))
+            let transitions = try await h.context.store.saleTransitions(region: "eu-west-0", since: monday.addingTimeInterval(1), limit: 1000)
             #expect(transitions.map { "\($0.from ?? "-")→\($0.to)" } == ["normal→sellout", "sellout→normal"])
             // Malformed specs are reported, not fatal.
             try await h.region.setExtraSpec(flavorId: "c3.small.2", key: "cond:operation:az", value: "eu-west-0a(), eu-west-0c(sellout")
@@ -233,17 +233,17 @@ import Testing
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("state.sqlite")
         try Data(repeating: 0x42, count: 4096).write(to: URL(fileURLWithPath: path))
-        #expect(throws: StateStoreError.self) { _ = try StateStore.open(directory: directory) }
+        #expect(throws: StateStoreError.self) { _ = try SQLiteStateStore.open(directory: directory) }
         // The damaged file is left as it was.
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(repeating: 0x42, count: 4096))
         try FileManager.default.removeItem(atPath: path)
-        _ = try StateStore.open(directory: directory)
-        let store = try StateStore.open(directory: directory)
+        _ = try SQLiteStateStore.open(directory: directory)
+        let store = try SQLiteStateStore.open(directory: directory)
         try store.database.write { db in
             try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')")
         }
         do {
-            _ = try StateStore.open(directory: directory)
+            _ = try SQLiteStateStore.open(directory: directory)
             Issue.record("a newer schema must be refused")
         } catch let error as StateStoreError {
             #expect(error == .newerSchema(path: path, unknownMigrations: ["v99-from-the-future"]))
@@ -252,7 +252,7 @@ import Testing
     }
 
     @Test func journalSequencesIntentsAndRetention() async throws {
-        let store = try StateStore.inMemory(retention: RetentionPolicy(journalDays: 1))
+        let store = try SQLiteStateStore.inMemory(retention: RetentionPolicy(journalDays: 1))
         let old = try await store.append(JournalEntry(at: monday, kind: .event, loop: "quota", message: "old"))
         let intent = try await store.append(JournalEntry(at: monday, kind: .intent, loop: "schedule", servers: ["a", "b"], message: "stop"))
         #expect(intent == old + 1)

@@ -23,7 +23,7 @@ final class WardenHarness: Sendable {
     let clock: ManualClock
 
     static func start(
-        projects: Int = 1, servers: Int = 0, settings: WardenSettings = WardenSettings(), store: StateStore? = nil,
+        projects: Int = 1, servers: Int = 0, settings: WardenSettings = WardenSettings(), store: (any StateStore)? = nil,
         clockStart: Date = Date(timeIntervalSince1970: 1_790_000_000), pageSize: Int = 1000
     ) async throws -> WardenHarness {
         let region = SimulatedRegion(configuration: SimRegionConfiguration(accessKeys: [harnessAK: harnessSK], speed: 0, seed: 11, startTime: clockStart.timeIntervalSince1970))
@@ -46,7 +46,7 @@ final class WardenHarness: Sendable {
         var logger = Logger(label: "warden-test")
         logger.logLevel = .critical
         let context = WardenContext(
-            settings: settings, projects: wardenProjects, store: try store ?? StateStore.inMemory(), metrics: metrics, clock: clock, logger: logger)
+            settings: settings, projects: wardenProjects, store: try store ?? SQLiteStateStore.inMemory(), metrics: metrics, clock: clock, logger: logger)
         return WardenHarness(region: region, server: server, http: http, context: context, projectIds: ids, clock: clock)
     }
 
@@ -65,7 +65,7 @@ final class WardenHarness: Sendable {
     }
 
     static func with(
-        projects: Int = 1, servers: Int = 0, settings: WardenSettings = WardenSettings(), store: StateStore? = nil,
+        projects: Int = 1, servers: Int = 0, settings: WardenSettings = WardenSettings(), store: (any StateStore)? = nil,
         clockStart: Date = Date(timeIntervalSince1970: 1_790_000_000), _ body: (WardenHarness) async throws -> Void
     ) async throws {
         let harness = try await start(projects: projects, servers: servers, settings: settings, store: store, clockStart: clockStart)

@@ -39,7 +39,7 @@ extension ActionExecutor {
                         beganAt: job.beginDate)
                 }
             } catch let error as ECSError where error.isNotFound {
-                try? await context.store.updateJob(project: watched.project, jobId: watched.jobId, status: "UNKNOWN", jobType: nil, closedAt: now)
+                try? await context.store.updateJob(project: watched.project, jobId: watched.jobId, status: "UNKNOWN", jobType: nil, closedAt: now, beganAt: nil)
                 report.closed += 1
                 let message = "\(watched.project): job \(watched.jobId) is unknown to the API (\(error.code ?? "404")); no longer followed"
                 if let intentSeq = watched.intentSeq, let intent = try? await context.store.entry(seq: intentSeq) {

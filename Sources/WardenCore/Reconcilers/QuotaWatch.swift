@@ -72,7 +72,7 @@ public final class QuotaWatch: Reconciler {
         let limits = try await project.client.limits()
         let usages = limits.usages
         let store = context.store
-        try await store.appendQuotaSamples(project: project.name, samples: usages.map { ($0.resource, $0.used, $0.limit) }, at: now)
+        try await store.appendQuotaSamples(project: project.name, samples: usages.map { QuotaSample(resource: $0.resource, used: $0.used, limit: $0.limit) }, at: now)
         let previousLevels = try await store.quotaLevels(project: project.name)
         var resources: [ResourceQuota] = []
         for usage in usages {
@@ -93,7 +93,7 @@ public final class QuotaWatch: Reconciler {
                 }
             }
             let history = try await store.quotaHistory(project: project.name, resource: usage.resource, since: now.addingTimeInterval(-settings.forecastWindow))
-            let eta = QuotaForecaster.secondsToExhaustion(samples: history, limit: usage.limit)
+            let eta = QuotaForecaster.secondsToExhaustion(samples: history.map { ($0.at, $0.used) }, limit: usage.limit)
             resources.append(
                 ResourceQuota(
                     resource: usage.resource, used: usage.used, limit: usage.limit, headroom: usage.headroom, ratio: usage.ratio, level: level,

@@ -156,7 +156,7 @@ public final class StuckTaskDetector: Reconciler {
         // The schedule loop's reading of the last seconds when there is one: one listing of the fleet for both.
         let watched = try await context.inventory.servers(of: project, fresh: false, now: now, settings: settings).filter(rules.watches)
         let firstSeen = try await context.store.firstSeen(
-            project: project.name, states: watched.map { ($0.id, $0.status.rawValue, $0.taskState) }, now: now)
+            project: project.name, states: watched.map { ServerStateSighting(serverId: $0.id, status: $0.status.rawValue, taskState: $0.taskState) }, now: now)
         var stuck: [StuckServer] = []
         var stillStuck = Set<String>()
         for server in watched {

@@ -1,0 +1,52 @@
+import Foundation
+import GRDB
+
+/// A row of `quota_history`.
+struct QuotaSampleRecord: StoredRecord, PersistableRecord {
+    static let databaseTableName = "quota_history"
+
+    var project: String
+    var resource: String
+    var used: Int
+    /// The limit at the time (nil: unlimited).
+    var quota: Int?
+    var at: Date
+}
+
+/// A row of `quota_levels`: the threshold level last recorded for a resource.
+struct QuotaLevelRecord: StoredRecord, PersistableRecord {
+    static let databaseTableName = "quota_levels"
+
+    var project: String
+    var resource: String
+    var level: String
+}
+
+extension SQLiteStateStore {
+    public func appendQuotaSamples(project: String, samples: [QuotaSample], at now: Date) async throws {
+        try await database.write { db in
+            for sample in samples {
+                try QuotaSampleRecord(project: project, resource: sample.resource, used: sample.used, quota: sample.limit, at: now).insert(db)
+            }
+        }
+    }
+
+    public func quotaHistory(project: String, resource: String, since: Date) async throws -> [QuotaReading] {
+        try await fetch { db in
+            try QuotaSampleRecord
+                .filter(Column("project") == project && Column("resource") == resource && Column("at") >= since.timeIntervalSince1970)
+                .order(Column("at")).fetchAll(db).map { QuotaReading(at: $0.at, used: $0.used) }
+        }
+    }
+
+    public func quotaLevels(project: String) async throws -> [String: String] {
+        try await fetch { db in
+            Dictionary(
+                try QuotaLevelRecord.filter(Column("project") == project).fetchAll(db).map { ($0.resource, $0.level) }, uniquingKeysWith: { _, last in last })
+        }
+    }
+
+    public func setQuotaLevel(project: String, resource: String, level: String) async throws {
+        try await database.write { db in try QuotaLevelRecord(project: project, resource: resource, level: level).upsert(db) }
+    }
+}
