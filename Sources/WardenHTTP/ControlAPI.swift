@@ -49,6 +49,7 @@ struct APIError: Error {
 
     static func notFound(_ message: String) -> APIError { APIError(status: .notFound, code: "not_found", message: message) }
     static func badRequest(_ message: String) -> APIError { APIError(status: .badRequest, code: "bad_request", message: message) }
+    static func conflict(_ message: String) -> APIError { APIError(status: .conflict, code: "conflict", message: message) }
 }
 
 /// Builds the routers: `/metrics`, `/healthz`, `/readyz` and the control API under `/v1/`.

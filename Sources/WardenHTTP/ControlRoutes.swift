@@ -71,6 +71,7 @@ struct ControlRoutes {
         var servers: [String]
         var boundary: Date?
         var dryRun: Bool
+        var retryOf: Int64?
 
         init(_ batch: AutoStopPlan.Batch) {
             project = batch.project
@@ -79,6 +80,7 @@ struct ControlRoutes {
             servers = batch.serverIds
             boundary = batch.boundary
             dryRun = batch.dryRun
+            retryOf = batch.retryOf
         }
     }
 
@@ -131,6 +133,9 @@ struct ControlRoutes {
         }
         v1.post("loops/:name/pause") { _, context in
             let loop = try loop(context)
+            guard loop.name != LoopName.jobs.rawValue else {
+                throw APIError.conflict("the jobs loop cannot be paused: it closes the journal's calls and drives retries of failed sub-jobs")
+            }
             await loop.pause()
             return try json(.ok, ["loop": loop.name, "status": "paused"])
         }
