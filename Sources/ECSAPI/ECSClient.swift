@@ -306,16 +306,23 @@ public struct ECSClient: Sendable {
             isRetryable: retryable, retryAfter: retryAfter)
     }
 
-    /// `Retry-After` as seconds or an HTTP date.
+    /// The longest wait a `Retry-After` is taken for: an hour (the call's total deadline bounds it
+    /// anyway). A larger, infinite or absurd value is read as this, never trusted into an overflow.
+    static let longestRetryAfter: Double = 3600
+
+    /// `Retry-After` as seconds or an HTTP date, within 0 and `longestRetryAfter`.
     static func parseRetryAfter(_ value: String) -> Duration? {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Double(trimmed), seconds >= 0 { return .milliseconds(Int64(seconds * 1000)) }
+        if let seconds = Double(trimmed) {
+            guard !seconds.isNaN, seconds >= 0 else { return nil }
+            return .milliseconds(Int64(min(seconds, longestRetryAfter) * 1000))
+        }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         if let date = formatter.date(from: trimmed) {
-            return .milliseconds(Int64(max(0, date.timeIntervalSinceNow) * 1000))
+            return .milliseconds(Int64(min(max(0, date.timeIntervalSinceNow), longestRetryAfter) * 1000))
         }
         return nil
     }

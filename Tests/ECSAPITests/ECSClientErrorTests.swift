@@ -316,6 +316,15 @@ func expectECSError(_ call: () async throws -> Void, sourceLocation: SourceLocat
         #expect(classify(501, #"{"error":{"code":"Ecs.0603","message":"busy"}}"#)?.isRetryable == true)
         #expect(ECSClient.parseRetryAfter("3") == .seconds(3))
         #expect(ECSClient.parseRetryAfter("soon") == nil)
+        // Absurd values from a hostile endpoint are bounded, never trusted into an overflow.
+        for absurd in ["1e300", "99999999999999999", "inf", "1.7976931348623157e308"] {
+            #expect(ECSClient.parseRetryAfter(absurd) == .seconds(3600))
+        }
+        #expect(ECSClient.parseRetryAfter("nan") == nil)
+        #expect(ECSClient.parseRetryAfter("-5") == nil)
+        let throttled = ECSClient.classify(
+            status: 429, body: [], headers: ["Retry-After": "1e300"], operation: "Op")
+        #expect(throttled?.retryAfter == .seconds(3600))
     }
 
     @Test func backoffGrowsWithFullJitterAndIsCapped() {

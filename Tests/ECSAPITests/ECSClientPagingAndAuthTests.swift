@@ -44,6 +44,48 @@ func queryValue(_ request: TestHTTPServer.Request, _ name: String) -> String? {
         }
     }
 
+    /// A hostile or broken endpoint: two pages whose `next` links point at each other. The
+    /// listing stops at the first repeat and fails, instead of thousands of calls and growing memory.
+    @Test func aNextLinkThatLoopsStopsAndFails() async throws {
+        try await withClient(pageSize: 1, handler: { request in
+            let marker = queryValue(request, "marker") ?? "b"
+            let other = marker == "a" ? "b" : "a"
+            let next = #""servers_links":[{"rel":"next","href":"http://x/v2.1/p/servers/detail?limit=1&marker=\#(other)"}]"#
+            return .json(200, #"{"servers":[\#(novaServerJSON(id: other))],\#(next)}"#)
+        }) { client, server in
+            await #expect(throws: ECSError.self) { _ = try await client.serverDetails().collect() }
+            #expect(server.requests.count == 3)
+        }
+    }
+
+    /// A listing that never repeats a cursor but never ends either stops at the page cap.
+    @Test func aListingPastThePageCapStopsAndFails() async throws {
+        var pages = 0
+        let endless = ECSPages<Int>(maxPages: 5) { cursor in
+            let page: Int
+            if case .page(let number) = cursor { page = number } else { page = 1 }
+            return ([page], .page(page + 1))
+        }
+        do {
+            for try await _ in endless { pages += 1 }
+            Issue.record("an endless listing must fail")
+        } catch let error as ECSError {
+            #expect(error.kind == .malformedResponse)
+        }
+        #expect(pages == 5)
+    }
+
+    /// A 200 listing without its `servers` key is a broken answer, never "no servers".
+    @Test func aListingWithoutServersFails() async throws {
+        try await withClient(pageSize: 2, handler: { _ in .json(200, #"{"servers_links":[]}"#) }) { client, _ in
+            await #expect(throws: ECSError.self) { _ = try await client.serverDetails().collect() }
+        }
+        try await withClient(pageSize: 2, handler: { _ in .json(200, #"{"servers":[]}"#) }) { client, _ in
+            let servers = try await client.serverDetails().collect()
+            #expect(servers.isEmpty)
+        }
+    }
+
     @Test func cloudServerDetailsPageByPageNumber() async throws {
         let total = 5
         try await withClient(pageSize: 2, handler: { request in

@@ -298,6 +298,16 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
 }
 
 @Suite struct ActedOnThisBoundaryTests {
+    /// A listing that repeats a server (inside a page, or a page served twice) names it once.
+    @Test func aRepeatedServerIsPlannedOnce() {
+        let server = Server(id: "a", name: "a", status: .active, vmState: "active", tags: ["warden-schedule=office"], locked: false)
+        let plan = AutoStopPlanner.plan(
+            projects: [ProjectServers(project: "main", servers: [server, server, server])], schedules: ["office": officeHours()], tags: ScheduleTagKeys(),
+            limits: AutoStopLimits(), handledBoundaries: [:], snoozes: [:], dryRun: false, now: stopBoundary.addingTimeInterval(60))
+        #expect(plan.batches.map(\.serverIds) == [["a"]])
+        #expect(plan.counts["office"]?["running"] == 1)
+    }
+
     func plan(_ calls: [JournaledCall], policy: ManualActionPolicy = .boundariesOnly, at offset: TimeInterval = 60) -> AutoStopPlan {
         let servers = ["a", "b"].map {
             Server(id: $0, name: $0, status: .active, vmState: "active", tags: ["warden-schedule=office"], locked: false)

@@ -71,6 +71,32 @@ let repositoryRoot: URL = {
         #expect(rendered.contains { $0.contains("schedules.office.periods[0].stop: '25:00' is not a time") })
     }
 
+    /// Values that would overflow a date or an integer later (and crash a running daemon on reload)
+    /// are refused with the usual position and field.
+    @Test func outOfRangeDurationsAndNumbersAreRefused() {
+        let found = errors(
+            """
+            accounts:
+              - {name: a, access_key: {env: AK}, secret_key: {env: SK}}
+            regions:
+              - {name: r, endpoint: "http://127.0.0.1:1", request_timeout: 1e300}
+            projects:
+              - {name: p, id: "0123", account: a, region: r}
+            loops:
+              quota: {interval: 1e300}
+              stuck: {interval: inf, max_backoff: 100000d}
+            auto_stop: {boundary_grace: 400d}
+            quota: {warning: nan}
+            """)
+        let rendered = found.map(\.description)
+        #expect(rendered.contains { $0.hasPrefix("test.yaml:4:") && $0.contains("regions[0].request_timeout: 1e300 is outside 0.1s...10m") })
+        #expect(rendered.contains { $0.hasPrefix("test.yaml:8:") && $0.contains("loops.quota.interval: 1e300 is outside 0s...1d") })
+        #expect(rendered.contains { $0.contains("loops.stuck.interval: 'inf' is not a duration") })
+        #expect(rendered.contains { $0.contains("loops.stuck.max_backoff: 100000d is outside 1s...1d") })
+        #expect(rendered.contains { $0.contains("auto_stop.boundary_grace: 400d is outside 0s...7d") })
+        #expect(rendered.contains { $0.contains("quota.warning: 'nan' is not a number") })
+    }
+
     @Test func secretsAreNeverLiteralAndListenersStayOnLoopback() {
         let literal = errors(
             """

@@ -264,7 +264,9 @@ public struct ServerDetailPage: Decodable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        servers = try c.decodeIfPresent([Server].self, forKey: .servers) ?? []
+        // Required: a 200 without it is a broken answer, never "no servers" (which would report stuck
+        // servers recovered and forget their first-seen times).
+        servers = try c.decode([Server].self, forKey: .servers)
         serversLinks = try? c.decodeIfPresent([Link].self, forKey: .serversLinks)
         _count = try c.decode(LenientOptionalInt.self, forKey: .count)
     }

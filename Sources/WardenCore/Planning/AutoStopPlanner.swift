@@ -199,7 +199,9 @@ public enum AutoStopPlanner {
         var wanted: [Wanted] = []
         for project in projects.sorted(by: { $0.project < $1.project }) {
             var bySchedule: [String: [Server]] = [:]
-            for server in project.servers.sorted(by: { $0.id < $1.id }) {
+            // A listing may repeat a server (within a page, or a page served twice): one entry each.
+            var listed = Set<String>()
+            for server in project.servers.sorted(by: { $0.id < $1.id }) where listed.insert(server.id).inserted {
                 guard let scheduleName = server.tagValue(tags.schedule) else { continue }
                 if server.tagValue(tags.ignore) != nil {
                     plan.skip(project.project, server, scheduleName, "ignored", "carries \(tags.ignore)")

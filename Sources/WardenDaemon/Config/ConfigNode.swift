@@ -154,7 +154,7 @@ final class ConfigNode {
             cleaned.removeLast()
             scale = 0.01
         }
-        guard let parsed = Double(cleaned).map({ $0 * scale }) else {
+        guard let parsed = Double(cleaned).map({ $0 * scale }), parsed.isFinite else {
             fail("'\(text)' is not a number")
             return value
         }
@@ -165,14 +165,30 @@ final class ConfigNode {
         return parsed
     }
 
-    /// A duration: `90s`, `5m`, `2h`, `7d`, `1h30m` or plain seconds.
-    func duration(default value: TimeInterval) -> TimeInterval {
+    /// The longest duration any key takes: a year (every number the daemon computes from one stays
+    /// far from the limits of its integer and date types).
+    static let longestDuration: TimeInterval = 366 * 86_400
+
+    /// A duration: `90s`, `5m`, `2h`, `7d`, `1h30m` or plain seconds, within `range`.
+    func duration(default value: TimeInterval, range: ClosedRange<TimeInterval> = 0...ConfigNode.longestDuration) -> TimeInterval {
         guard let text = scalar else { return value }
-        guard let parsed = Self.parseDuration(text), parsed >= 0 else {
+        guard let parsed = Self.parseDuration(text), parsed.isFinite, parsed >= 0 else {
             fail("'\(text)' is not a duration (use e.g. 30s, 5m, 2h, 7d)")
             return value
         }
+        guard range.contains(parsed) else {
+            fail("\(text) is outside \(Self.describe(range.lowerBound))...\(Self.describe(range.upperBound))")
+            return value
+        }
         return parsed
+    }
+
+    /// `90s`, `10m`, `2h`, `366d`: a bound as a person writes it.
+    static func describe(_ seconds: TimeInterval) -> String {
+        for (unit, size) in [("d", 86_400.0), ("h", 3600.0), ("m", 60.0)] where seconds >= size && seconds.truncatingRemainder(dividingBy: size) == 0 {
+            return "\(Int(seconds / size))\(unit)"
+        }
+        return seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
     }
 
     static func parseDuration(_ text: String) -> TimeInterval? {

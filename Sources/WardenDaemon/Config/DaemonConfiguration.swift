@@ -171,7 +171,7 @@ public enum ConfigLoader {
                     name: name, endpoint: endpoint, caBundle: item["ca_bundle"].string(), insecureSkipVerify: item["insecure_skip_verify"].bool(default: false),
                     rateLimit: RateLimit(
                         requestsPerSecond: rate["requests_per_second"].double(default: 20, range: 0.01...10_000), burst: rate["burst"].int(default: 40, range: 1...100_000)),
-                    requestTimeout: item["request_timeout"].duration(default: 30), pageSize: item["page_size"].int(default: 1000, range: 1...1000)))
+                    requestTimeout: item["request_timeout"].duration(default: 30, range: 0.1...600), pageSize: item["page_size"].int(default: 1000, range: 1...1000)))
         }
         if root["regions"].exists == false { root["regions"].fail("is required: at least one region with its endpoint") }
 
@@ -197,12 +197,12 @@ public enum ConfigLoader {
             let interval = loop.defaultInterval
             let node = loopsNode[name]
             node.allowOnly(["interval", "jitter", "deadline", "max_backoff"])
-            let every = node["interval"].duration(default: interval)
+            let every = node["interval"].duration(default: interval, range: 0...86_400)
             if every < 1 { node["interval"].fail("must be at least 1s") }
             loops[name] = LoopTiming(
                 interval: max(1, every), jitter: node["jitter"].double(default: 0.1, range: 0...1),
-                deadline: node["deadline"].exists ? node["deadline"].duration(default: max(60, every * 3)) : nil,
-                maxBackoff: node["max_backoff"].duration(default: 600), finalPassOnShutdown: false)
+                deadline: node["deadline"].exists ? node["deadline"].duration(default: max(60, every * 3), range: 1...(7 * 86_400)) : nil,
+                maxBackoff: node["max_backoff"].duration(default: 600, range: 1...86_400), finalPassOnShutdown: false)
         }
 
         let quota = root["quota"]
@@ -249,7 +249,7 @@ public enum ConfigLoader {
         let limits = AutoStopLimits(
             maxStopsPerPass: autoStop["max_stops_per_pass"].int(default: 200, range: 0...1_000_000),
             maxStartsPerPass: autoStop["max_starts_per_pass"].int(default: 1000, range: 0...1_000_000),
-            batchSize: autoStop["batch_size"].int(default: 1000, range: 1...1000), boundaryGrace: autoStop["boundary_grace"].duration(default: 3600),
+            batchSize: autoStop["batch_size"].int(default: 1000, range: 1...1000), boundaryGrace: autoStop["boundary_grace"].duration(default: 3600, range: 0...(7 * 86_400)),
             perMinuteLimit: autoStop["per_minute_limit"].int(default: 1000, range: 1...1000),
             failedSubJobRetries: autoStop["failed_subjob_retries"].int(default: 1, range: 0...10))
 
