@@ -21,16 +21,23 @@ public struct ECSRequestRecord: Sendable {
     /// 1 for the first attempt.
     public var attempt: Int
 
-    /// A compact label for the outcome: the HTTP status, or the error code on a 2xx error body,
-    /// or `transport` / `timeout`.
+    /// A compact label for the outcome, from a closed set whatever the endpoint sends: a status the
+    /// API reference uses (`200`, `202`, `400`, `429`, `501`, …) or its class (`4xx`, `5xx`), a
+    /// documented flow-control code on a 2xx error body (`Common.0024`; any other code there is
+    /// `2xx_error`), or the failure kind (`transport`, `timeout`, `malformedResponse`, …).
     public var outcomeLabel: String {
         if let failure, httpStatus == nil { return failure.rawValue }
-        if let httpStatus {
-            if (200..<300).contains(httpStatus), let errorCode { return errorCode }
-            return String(httpStatus)
+        guard let httpStatus else { return "unknown" }
+        if (200..<300).contains(httpStatus), let errorCode {
+            return ErrorCodes.throttling.contains(errorCode) ? errorCode : "2xx_error"
         }
-        return "unknown"
+        if Self.labelledStatuses.contains(httpStatus) { return String(httpStatus) }
+        if (100..<600).contains(httpStatus) { return "\(httpStatus / 100)xx" }
+        return "other"
     }
+
+    /// The statuses the API reference names (A.1 and §10.1), labelled as themselves.
+    static let labelledStatuses: Set<Int> = [200, 201, 202, 204, 300, 400, 401, 403, 404, 405, 406, 407, 408, 409, 413, 415, 429, 500, 501, 502, 503, 504]
 }
 
 /// The raw answer of a successful call.

@@ -340,3 +340,26 @@ func expectECSError(_ call: () async throws -> Void, sourceLocation: SourceLocat
         #expect(policy.delay(afterAttempt: 1, error: throttled, random: 0.1) == .seconds(5))
     }
 }
+
+/// Metric labels come from a closed set, whatever codes and statuses an endpoint invents.
+@Suite struct OutcomeLabelTests {
+    @Test func labelsStayInAClosedSet() {
+        func label(_ status: Int?, _ code: String? = nil, _ failure: ECSError.Kind? = nil) -> String {
+            ECSRequestRecord(operation: "Op", method: "GET", httpStatus: status, errorCode: code, failure: failure, duration: .zero, attempt: 1).outcomeLabel
+        }
+        #expect(label(200) == "200")
+        #expect(label(429) == "429")
+        #expect(label(202, "Common.0024") == "Common.0024")
+        #expect(label(200, "Evil.\(UUID().uuidString)") == "2xx_error")
+        #expect(label(418) == "4xx")
+        #expect(label(599) == "5xx")
+        #expect(label(999) == "other")
+        #expect(label(nil, nil, .timeout) == "timeout")
+        var seen = Set<String>()
+        for status in 0..<1000 {
+            seen.insert(label(status, "X.\(status)"))
+            seen.insert(label(status))
+        }
+        #expect(seen.count < 40)
+    }
+}
