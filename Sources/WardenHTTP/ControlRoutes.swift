@@ -191,6 +191,8 @@ struct ControlRoutes {
             }
             guard until > backend.context.clock.now() else { throw APIError.badRequest("until is in the past") }
             guard !body.serverId.isEmpty, body.serverId.count <= 64 else { throw APIError.badRequest("serverId must be 1-64 characters") }
+            // Stored and served back: a short note, not a place to park megabytes.
+            guard (body.reason ?? "").count <= 256 else { throw APIError.badRequest("reason must be at most 256 characters") }
             let snooze = Snooze(project: project.name, serverId: body.serverId, until: until, reason: body.reason ?? "snoozed through the control API")
             try await backend.context.store.snooze(snooze)
             try await backend.context.store.append(

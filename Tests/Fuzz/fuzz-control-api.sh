@@ -309,6 +309,20 @@ else
     fail "POST /v1/snoozes for server 'fuzz id/1' answered $code ${last_body:0:200}, expected 201"
 fi
 
+say "a snooze whose reason is 2 MB is refused, not stored; the jobs loop cannot be paused"
+big_reason="$(head -c 2000000 /dev/zero | tr '\0' 'x')"
+printf '{"project":"shop-prod","serverId":"fuzz-big","until":"2099-01-01T00:00:00Z","reason":"%s"}' "$big_reason" >"$work/big-snooze.json"
+request code -X POST -H "Authorization: Bearer $token" -H "Content-Type: application/json" --data-binary @"$work/big-snooze.json" "$base/v1/snoozes"
+big_code="$code"
+request code "$base/v1/snoozes"
+if [[ "$big_code" == "400" || "$big_code" == "413" ]] && [[ "$last_body" != *fuzz-big* ]]; then
+    pass "POST /v1/snoozes with a 2 MB reason answered $big_code and stored nothing"
+else
+    fail "POST /v1/snoozes with a 2 MB reason answered $big_code; stored: $([[ "$last_body" == *fuzz-big* ]] && echo yes || echo no)"
+fi
+request code -X POST -H "Authorization: Bearer $token" "$base/v1/loops/jobs/pause"
+if [[ "$code" == "409" ]]; then pass "POST /v1/loops/jobs/pause answered 409 (job following is never paused)"; else fail "POST /v1/loops/jobs/pause answered $code ${last_body:0:200}, expected 409"; fi
+
 # ---------------------------------------------------------------------------------------------
 say "request bodies over the upload limit (2 MiB)"
 { printf '{"project":"shop-prod","serverId":"fuzz-large","jobId":"fuzz-large","until":"2099-01-01T00:00:00Z","pad":"'

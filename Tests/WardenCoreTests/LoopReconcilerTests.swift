@@ -236,6 +236,15 @@ import Testing
         #expect(throws: StateStoreError.self) { _ = try SQLiteStateStore.open(directory: directory) }
         // The damaged file is left as it was.
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(repeating: 0x42, count: 4096))
+        // An empty file is not a new database: refused, left as it is.
+        try Data().write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try SQLiteStateStore.open(directory: directory)
+            Issue.record("an empty state file must be refused")
+        } catch let error as StateStoreError {
+            #expect(error.description.contains("empty (0 bytes)"))
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).isEmpty)
         try FileManager.default.removeItem(atPath: path)
         _ = try SQLiteStateStore.open(directory: directory)
         let store = try SQLiteStateStore.open(directory: directory)

@@ -144,5 +144,40 @@ let repositoryRoot: URL = {
         } catch {
             #expect("\(error)".contains("MISSING"))
         }
+        // A credential name never leaves $CREDENTIALS_DIRECTORY.
+        #expect(throws: SecretResolver.Failure.self) { try resolver.resolve(.credential("../\(directory.lastPathComponent)/closed")) }
+        // A secret file another user owns, or in a directory others may write, is refused.
+        let foreign = directory.appendingPathComponent("foreign").path
+        FileManager.default.createFile(atPath: foreign, contents: Data("s3cret\n".utf8), attributes: [.posixPermissions: 0o600])
+        if geteuid() == 0 {
+            #expect(chown(foreign, 4242, 4242) == 0)
+            #expect(throws: SecretResolver.Failure.self) { try resolver.resolve(.file(foreign)) }
+        }
+        #expect(chmod(directory.path, 0o777) == 0)
+        do {
+            _ = try resolver.resolve(.file(closed))
+            Issue.record("a secret in a directory others may write must be refused")
+        } catch {
+            #expect("\(error)".contains("which others may write"))
+        }
+        #expect(chmod(directory.path, 0o700) == 0)
+    }
+
+    @Test func credentialNamesAndLoopbackHostsAreStrict() {
+        let found = errors(
+            """
+            accounts:
+              - {name: a, access_key: {credential: ../../etc/shadow}, secret_key: {env: SK}}
+            regions: [{name: r, endpoint: "http://127.0.0.1:1"}]
+            projects: [{id: "1", account: a, region: r}]
+            listen: {metrics: "127.attacker.example:9464", control: "127.0.0.2:9465"}
+            """)
+        #expect(found.contains { $0.field == "accounts[0].access_key.credential" && $0.message.contains("is not a credential name") })
+        #expect(found.contains { $0.field == "listen.metrics" && $0.message.contains("not a loopback address") })
+        #expect(!found.contains { $0.field == "listen.control" })
+        for host in ["127.0.0.1", "127.1.2.3", "localhost", "::1"] { #expect(ConfigLoader.isLoopback(host)) }
+        for host in ["127.attacker.example", "127.0.0.1.nip.io", "127.0.0", "127.0.0.256", "0.0.0.0", "10.0.0.1", "localhost.example"] {
+            #expect(!ConfigLoader.isLoopback(host))
+        }
     }
 }

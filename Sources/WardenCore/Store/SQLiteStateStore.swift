@@ -29,7 +29,18 @@ public final class SQLiteStateStore: StateStore {
             throw StateStoreError.unusableDirectory(path: directory, reason: error.localizedDescription)
         }
         let path = (directory as NSString).appendingPathComponent("state.sqlite")
+        try checkExistingFile(path)
         return try prepare(try connect(path: path, readOnly: false), path: path, retention: retention)
+    }
+
+    /// Only a missing file means "new". An empty file was not written by ecs-warden (it writes its
+    /// schema at once): taking it as a new database would hide a lost journal.
+    static func checkExistingFile(_ path: String) throws {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return }
+        if (attributes[.size] as? NSNumber)?.int64Value == 0 {
+            throw StateStoreError.damaged(
+                path: path, reason: "the file is empty (0 bytes), which ecs-warden never leaves; if a fresh state is really wanted, remove it")
+        }
     }
 
     /// A connection to the database file: a pool (WAL, concurrent readers) to write, a queue to read only.
@@ -40,7 +51,7 @@ public final class SQLiteStateStore: StateStore {
         do {
             return readOnly ? try DatabaseQueue(path: path, configuration: configuration) : try DatabasePool(path: path, configuration: configuration)
         } catch {
-            throw StateStoreError.damaged(path: path, reason: "\(error)")
+            throw classify(error, path: path)
         }
     }
 
@@ -84,9 +95,23 @@ public final class SQLiteStateStore: StateStore {
         } catch let error as StateStoreError {
             throw error
         } catch {
-            throw StateStoreError.damaged(path: path, reason: "\(error)")
+            throw classify(error, path: path)
         }
         return SQLiteStateStore(database: database, path: path, retention: retention)
+    }
+
+    /// What an error opening or checking the database means: only "not a database" and corruption
+    /// are damage; a file or directory that cannot be read or written is an unusable place (whose
+    /// advice must never be "move it aside": the data may be fine), with the OS reason.
+    static func classify(_ error: any Error, path: String) -> StateStoreError {
+        guard let error = error as? DatabaseError else { return .damaged(path: path, reason: "\(error)") }
+        switch error.resultCode {
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT, .SQLITE_FORMAT:
+            return .damaged(path: path, reason: error.message ?? "\(error)")
+        default:
+            let os = errno == 0 ? "" : " (\(String(cString: strerror(errno))))"
+            return .unusableDirectory(path: (path as NSString).deletingLastPathComponent, reason: "\(error.message ?? "\(error)")\(os)")
+        }
     }
 
     /// The schema, one migration per version.

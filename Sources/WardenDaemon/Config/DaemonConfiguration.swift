@@ -291,11 +291,21 @@ public enum ConfigLoader {
         }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.")
-        if !loopback {
+        if !isLoopback(host) {
             node.fail("'\(host)' is not a loopback address: the listeners serve the control API and metrics on loopback only (use a unix socket or a proxy)")
         }
         return .tcp(host: host, port: port)
+    }
+
+    /// `localhost`, `::1` or a literal IPv4 address in 127.0.0.0/8 (four numbers, the first 127):
+    /// `127.attacker.example` is a name anyone can point anywhere, not a loopback address.
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "127" else { return false }
+        return parts.allSatisfy { part in
+            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber) && (Int(part) ?? 256) <= 255
+        }
     }
 
     static func url(_ node: ConfigNode) -> URL? {
@@ -320,7 +330,14 @@ public enum ConfigLoader {
         node.allowOnly(["file", "env", "credential"])
         if let path = node["file"].scalar { return .file(path) }
         if let name = node["env"].scalar { return .environment(name) }
-        if let name = node["credential"].scalar { return .credential(name) }
+        if let name = node["credential"].scalar {
+            // A credential is a file name inside $CREDENTIALS_DIRECTORY, never a path out of it.
+            guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+                node["credential"].fail("'\(name)' is not a credential name (a file name in $CREDENTIALS_DIRECTORY, without '/')")
+                return nil
+            }
+            return .credential(name)
+        }
         node.fail("needs one of file, env, credential")
         return nil
     }
