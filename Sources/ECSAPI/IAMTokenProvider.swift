@@ -47,11 +47,18 @@ public actor IAMTokenProvider {
         let task = Task { try await self.fetch() }
         inFlight = task
         defer { inFlight = nil }
-        let fresh = try await task.value
-        cached = fresh
+        var fresh = try await task.value
         fetchCount += 1
+        // A token that arrives (nearly) expired — a clock skew, a misbehaving endpoint — would be
+        // fetched again on every call: it is used for at least a minute (a 401 still replaces it).
+        let floor = now().addingTimeInterval(refreshMargin + Self.shortestUse)
+        if fresh.expiresAt < floor { fresh.expiresAt = floor }
+        cached = fresh
         return fresh.token
     }
+
+    /// The shortest time a fetched token is used before another is fetched.
+    static let shortestUse: TimeInterval = 60
 
     /// Forgets `token` after the API rejected it, so the next call fetches a new one.
     public func invalidate(_ token: String) {

@@ -160,6 +160,28 @@ func queryValue(_ request: TestHTTPServer.Request, _ name: String) -> String? {
         await server.shutdown()
     }
 
+    /// An IAM answer whose `expires_at` has already passed (a skewed clock) does not make a login
+    /// per call: the token is used for at least a minute.
+    @Test func anAlreadyExpiredTokenIsNotFetchedForEveryCall() async throws {
+        try await withClient(
+            authentication: nil,
+            handler: { request in
+                if request.path == "/v3/auth/tokens" {
+                    return .json(201, #"{"token":{"expires_at":"2001-01-01T00:00:00.000000Z"}}"#, headers: [("X-Subject-Token", "tok")])
+                }
+                return .json(200, #"{"absolute":{"maxTotalCores":20,"totalCoresUsed":4}}"#)
+            }
+        ) { _, server in
+            let http = ECSClient.makeHTTPClient()
+            let client = ECSClient(
+                configuration: ECSClientConfiguration(endpoint: server.endpoint, projectId: testProject, authentication: iam(server), retry: testRetry),
+                httpClient: http)
+            for _ in 0..<5 { _ = try await client.limits() }
+            try await http.shutdown()
+            #expect(server.requests.filter { $0.path == "/v3/auth/tokens" }.count == 1)
+        }
+    }
+
     @Test func persistentRejectionFailsAfterOneRefresh() async throws {
         try await withClient(
             authentication: nil,

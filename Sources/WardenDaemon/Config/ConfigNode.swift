@@ -75,6 +75,13 @@ final class ConfigNode {
         return mapping.compactMap { $0.key.string }
     }
 
+    /// The (key, value) pairs of a mapping in file order: one pass, where looking each key up
+    /// again would make a long mapping quadratic (20,000 schedules took 97 s).
+    var entries: [(key: String, node: ConfigNode)] {
+        guard case .mapping(let mapping)? = node else { return [] }
+        return mapping.compactMap { pair in pair.key.string.map { ($0, ConfigNode(pair.value, path: child($0), reporter: reporter)) } }
+    }
+
     /// The items of a sequence.
     var items: [ConfigNode] {
         guard let node else { return [] }

@@ -210,8 +210,7 @@ public enum ConfigLoader {
         let thresholds = QuotaThresholds(warning: quota["warning"].double(default: 0.8, range: 0...1), critical: quota["critical"].double(default: 0.95, range: 0...1))
         if thresholds.warning > thresholds.critical { quota["warning"].fail("must not be above critical (\(thresholds.critical))") }
         var overrides: [String: QuotaThresholds] = [:]
-        for resource in quota["resources"].keys {
-            let node = quota["resources"][resource]
+        for (resource, node) in quota["resources"].entries {
             node.allowOnly(["warning", "critical"])
             overrides[resource] = QuotaThresholds(
                 warning: node["warning"].double(default: thresholds.warning, range: 0...1), critical: node["critical"].double(default: thresholds.critical, range: 0...1))
@@ -221,15 +220,10 @@ public enum ConfigLoader {
         stuckNode.allowOnly(["job_deadline", "job_deadlines", "status_thresholds", "task_state_thresholds", "remediation"])
         var rules = StuckRules()
         rules.defaultJobDeadline = stuckNode["job_deadline"].duration(default: rules.defaultJobDeadline)
-        for key in stuckNode["job_deadlines"].keys { rules.jobDeadlines[key] = stuckNode["job_deadlines"][key].duration(default: rules.defaultJobDeadline) }
-        for key in stuckNode["status_thresholds"].keys {
-            rules.statusThresholds[key.uppercased()] = stuckNode["status_thresholds"][key].duration(default: 1800)
-        }
-        for key in stuckNode["task_state_thresholds"].keys {
-            rules.taskStateThresholds[key] = stuckNode["task_state_thresholds"][key].duration(default: 900)
-        }
-        for key in stuckNode["remediation"].keys {
-            let node = stuckNode["remediation"][key]
+        for (key, node) in stuckNode["job_deadlines"].entries { rules.jobDeadlines[key] = node.duration(default: rules.defaultJobDeadline) }
+        for (key, node) in stuckNode["status_thresholds"].entries { rules.statusThresholds[key.uppercased()] = node.duration(default: 1800) }
+        for (key, node) in stuckNode["task_state_thresholds"].entries { rules.taskStateThresholds[key] = node.duration(default: 900) }
+        for (key, node) in stuckNode["remediation"].entries {
             if let remedy = node.scalar.flatMap(StuckRules.Remediation.init(rawValue:)) {
                 rules.remediations[key] = remedy
             } else {
@@ -254,8 +248,8 @@ public enum ConfigLoader {
             failedSubJobRetries: autoStop["failed_subjob_retries"].int(default: 1, range: 0...10))
 
         var schedules: [String: Schedule] = [:]
-        for name in root["schedules"].keys {
-            if let schedule = ScheduleConfig.read(root["schedules"][name], name: name) { schedules[name] = schedule }
+        for (name, node) in root["schedules"].entries {
+            if let schedule = ScheduleConfig.read(node, name: name) { schedules[name] = schedule }
         }
 
         let retentionNode = root["retention"]
