@@ -207,9 +207,14 @@ public struct ECSClient: Sendable {
         let response: HTTPClientResponse
         let bytes: [UInt8]
         do {
-            response = try await httpClient.execute(httpRequest, timeout: .nanoseconds(Int64(timeout.nanoseconds)))
-            let buffer = try await response.body.collect(upTo: 256 << 20)
-            bytes = Array(buffer.readableBytesView)
+            // The timeout bounds the whole exchange, the body included: an answer whose head comes
+            // at once and whose body drips for ever is cut off like one that never comes.
+            let client = httpClient
+            (response, bytes) = try await Self.withDeadline(timeout, operation: request.operation) {
+                let response = try await client.execute(httpRequest, timeout: .nanoseconds(Int64(timeout.nanoseconds)))
+                let buffer = try await response.body.collect(upTo: 256 << 20)
+                return (response, Array(buffer.readableBytesView))
+            }
         } catch {
             let mapped = ECSClient.transportError(error, operation: request.operation, retryable: request.isRetrySafe)
             record.failure = mapped.kind
@@ -332,6 +337,25 @@ public struct ECSClient: Sendable {
             return .milliseconds(Int64(min(max(0, date.timeIntervalSinceNow), longestRetryAfter) * 1000))
         }
         return nil
+    }
+
+    /// Runs `body`, cancelled with a timeout error when it has not finished within `limit`.
+    static func withDeadline<Value: Sendable>(
+        _ limit: Duration, operation: String, _ body: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        try await withThrowingTaskGroup(of: Value?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw ECSError(
+                    kind: .timeout, message: "no complete answer within \(limit) (the body was still arriving)", operation: operation, isRetryable: true)
+            }
+            return value
+        }
     }
 
     /// Maps a transport failure (reset, refused, closed, timeout) to an `ECSError`.

@@ -231,6 +231,19 @@ func expectECSError(_ call: () async throws -> Void, sourceLocation: SourceLocat
         }
     }
 
+    /// The head comes at once, the body one byte every 100 ms for ever: the request timeout still
+    /// ends each attempt (it used to stop applying once the head had arrived).
+    @Test func aDrippingBodyTimesOut() async throws {
+        try await withClient(requestTimeout: .milliseconds(700), handler: { _ in .drip(interval: .milliseconds(100)) }) { client, server in
+            let started = ContinuousClock.now
+            let error = await expectECSError { _ = try await client.limits() }
+            #expect(error?.kind == .timeout)
+            #expect(error?.attempts == 3)
+            #expect(ContinuousClock.now - started < .seconds(20))
+            #expect(server.requests.count == 3)
+        }
+    }
+
     @Test func totalDeadlineBoundsTheCall() async throws {
         let retry = RetryPolicy(maxAttempts: 50, baseDelay: .milliseconds(50), maxDelay: .milliseconds(50), totalDeadline: .milliseconds(400))
         try await withClient(retry: retry, handler: { _ in .json(503, #"{"error":{"code":"Common.0001","message":"busy"}}"#) }) { client, server in

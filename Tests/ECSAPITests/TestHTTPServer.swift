@@ -25,6 +25,8 @@ final class TestHTTPServer: Sendable {
         case reset
         /// Never answers (the client must time out).
         case hang
+        /// Sends the head (200, a long Content-Length), then one body byte every `interval`, for ever.
+        case drip(interval: Duration)
         /// Closes the connection without an answer.
         case close
 
@@ -124,6 +126,16 @@ final class TestHTTPServer: Sendable {
                         return
                     case .hang:
                         try await Task.sleep(for: .seconds(600))
+                        return
+                    case .drip(let interval):
+                        var responseHeaders = HTTPHeaders()
+                        responseHeaders.add(name: "Content-Length", value: "100000000")
+                        responseHeaders.add(name: "Content-Type", value: "application/json")
+                        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: responseHeaders)))
+                        for _ in 0..<100_000 {
+                            try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: Array(" ".utf8)))))
+                            try await Task.sleep(for: interval)
+                        }
                         return
                     }
                 }
