@@ -68,14 +68,17 @@ public final class WardenContext: Sendable {
     public let logger: Logger
     /// The servers listed by the schedule loop, shared with the stuck-task loop for a few seconds.
     public let inventory: ServerInventory
+    /// Closed when shutdown begins: once closed, no new mutating call starts.
+    public let mutationGate: MutationGate
     private let current: Mutex<(settings: WardenSettings, projects: [WardenProject])>
 
     public init(
         settings: WardenSettings, projects: [WardenProject], store: StateStore, metrics: WardenMetrics, clock: any WardenClock, logger: Logger,
-        inventory: ServerInventory = ServerInventory()
+        inventory: ServerInventory = ServerInventory(), mutationGate: MutationGate = MutationGate()
     ) {
         self.store = store
         self.inventory = inventory
+        self.mutationGate = mutationGate
         self.metrics = metrics
         self.clock = clock
         self.logger = logger

@@ -145,6 +145,37 @@ func eventually(_ condition: () async -> Bool) async -> Bool {
     }
 }
 
+@Suite struct MutationGateTests {
+    @Test func closingTheGateEndsSleepsOnTheInterruptedClock() async throws {
+        let clock = ManualClock()
+        let gate = MutationGate()
+        let interrupted = ShutdownInterruptedClock(base: clock, gate: gate)
+        #expect(!gate.isClosed)
+        let sleeper = Task { () -> Bool in
+            do {
+                try await interrupted.sleep(until: clock.now().addingTimeInterval(30))
+                return true
+            } catch {
+                return false
+            }
+        }
+        #expect(await eventually { clock.sleeperCount == 1 })
+        gate.close()
+        #expect(await sleeper.value == false)  // ended by the gate, not by the time
+        #expect(gate.isClosed)
+        #expect(clock.sleeperCount == 0)
+        // Once closed, a sleep ends at once; closing again changes nothing.
+        gate.close()
+        await #expect(throws: CancellationError.self) { try await interrupted.sleep(until: clock.now().addingTimeInterval(1)) }
+        // An open gate lets the sleep run to its time.
+        let open = ShutdownInterruptedClock(base: clock, gate: MutationGate())
+        let slept = Task { try await open.sleep(until: clock.now().addingTimeInterval(10)) }
+        #expect(await eventually { clock.sleeperCount == 1 })
+        clock.advance(by: 10)
+        try await slept.value
+    }
+}
+
 @Suite struct GaugeFamilyTests {
     @Test func aScopedSnapshotReplacesOnlyItsOwnSeries() {
         let metrics = WardenMetrics()
