@@ -111,6 +111,7 @@ public final class ReconcileLoop: Service, Sendable {
             let next = now.addingTimeInterval(delay)
             await supervisor.scheduled(name, next: next)
             await trigger.wait(until: next, clock: clock)
+            await supervisor.woke(name)
         }
     }
 
