@@ -77,13 +77,18 @@ public enum DaemonRunner {
             FileHandle.standardError.write(Data("ecs-warden: invalid configuration:\n\(error)\n".utf8))
             return 2
         }
+        let lock: StateDirectoryLock
+        do {
+            lock = try StateDirectoryLock.acquire(directory: configuration.stateDirectory)
+        } catch {
+            return startupFailed(error)
+        }
+        defer { lock.release() }
         let store: StateStore
         do {
             store = try StateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
         } catch {
-            logger.critical("cannot open the state store", metadata: ["error": "\(error)"])
-            FileHandle.standardError.write(Data("ecs-warden: \(error)\n".utf8))
-            return 1
+            return startupFailed(error)
         }
         let runtime: WardenRuntime
         let token: String?
@@ -101,6 +106,13 @@ public enum DaemonRunner {
         let code = await serve(runtime: runtime, configuration: configuration, token: token, configPath: configPath, logger: logger, environment: environment)
         await runtime.shutdown()
         return code
+    }
+
+    /// Prints why start-up failed, in one line, and returns the exit status.
+    static func startupFailed(_ error: any Error, prefix: String = "ecs-warden") -> Int32 {
+        let line = "\(error)".split(whereSeparator: \.isNewline).joined(separator: "; ")
+        FileHandle.standardError.write(Data("\(prefix): \(line)\n".utf8))
+        return 1
     }
 
     /// Serves a built runtime (also used by the demo).
@@ -169,7 +181,7 @@ public enum DaemonRunner {
     }
 
     /// `ecs-warden run --once`: one pass of every loop, a summary, and a status that says whether
-    /// any loop failed.
+    /// any loop failed. Takes the state directory's lock like the daemon: it writes the same store.
     public static func runOnce(configPath: String, dryRun: Bool, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) async -> Int32 {
         let configuration: DaemonConfiguration
         do {
@@ -178,6 +190,13 @@ public enum DaemonRunner {
             FileHandle.standardError.write(Data("ecs-warden: invalid configuration:\n\(error)\n".utf8))
             return 2
         }
+        let lock: StateDirectoryLock
+        do {
+            lock = try StateDirectoryLock.acquire(directory: configuration.stateDirectory)
+        } catch {
+            return startupFailed(error)
+        }
+        defer { lock.release() }
         do {
             let store = try StateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
             let runtime = try WardenRuntime(configuration: configuration, store: store, logger: logger, environment: environment, dryRunOverride: dryRun)
@@ -199,8 +218,7 @@ public enum DaemonRunner {
             }
             return failed ? 1 : 0
         } catch {
-            FileHandle.standardError.write(Data("ecs-warden: \(error)\n".utf8))
-            return 1
+            return startupFailed(error)
         }
     }
 }
