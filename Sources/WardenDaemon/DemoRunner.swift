@@ -117,7 +117,7 @@ public enum DemoRunner {
                 } else {
                     say("control API: http://\(address)/v1/status (mutating calls: Authorization: Bearer $(cat \(tokenPath)))")
                 }
-            })
+            }, errorPrefix: "ecs-warden demo")
         await runtime.shutdown()
         await simulator.shutdown()
         lock.release()
