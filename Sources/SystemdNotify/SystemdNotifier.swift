@@ -68,16 +68,17 @@ public final class SystemdNotifier: Service, Sendable {
     private let watchdogInterval: Duration?
     private let isHealthy: @Sendable () async -> Bool
     private let status: @Sendable () async -> String
-    private let ready: @Sendable () async -> Void
+    private let ready: @Sendable () async throws -> Void
 
     /// - Parameters:
     ///   - socket: nil outside systemd: every call is a no-op.
     ///   - watchdogMicroseconds: `$WATCHDOG_USEC`; pings go out at half of it.
-    ///   - waitUntilReady: returns once config, store and listeners are up.
+    ///   - waitUntilReady: returns once config, store and listeners are up; throws (e.g.
+    ///     `CancellationError`) when start-up failed or was stopped, and then nothing is sent.
     ///   - isHealthy: true while every loop is alive.
     ///   - status: the one-line `STATUS=`.
     public init(
-        socket: NotifySocket?, watchdogMicroseconds: UInt64?, waitUntilReady: @escaping @Sendable () async -> Void,
+        socket: NotifySocket?, watchdogMicroseconds: UInt64?, waitUntilReady: @escaping @Sendable () async throws -> Void,
         isHealthy: @escaping @Sendable () async -> Bool, status: @escaping @Sendable () async -> String
     ) {
         self.socket = socket
@@ -89,7 +90,7 @@ public final class SystemdNotifier: Service, Sendable {
 
     /// From `$NOTIFY_SOCKET` and `$WATCHDOG_USEC`.
     public convenience init(
-        environment: [String: String] = ProcessInfo.processInfo.environment, waitUntilReady: @escaping @Sendable () async -> Void,
+        environment: [String: String] = ProcessInfo.processInfo.environment, waitUntilReady: @escaping @Sendable () async throws -> Void,
         isHealthy: @escaping @Sendable () async -> Bool, status: @escaping @Sendable () async -> String
     ) {
         self.init(
@@ -112,7 +113,13 @@ public final class SystemdNotifier: Service, Sendable {
     }
 
     public func run() async throws {
-        await ready()
+        // READY=1 only when start-up completed: a start that fails or is stopped first (the
+        // group cancelled or shut down) sends nothing, not even STOPPING=1.
+        do {
+            try await cancelWhenGracefulShutdown { try await self.ready() }
+        } catch {
+            return
+        }
         notify("READY=1\nSTATUS=\(await status())")
         let interval = watchdogInterval ?? .seconds(10)
         await withGracefulShutdownHandler {

@@ -46,7 +46,13 @@ public final class ServerInventory: Sendable {
             return task
         }
         do {
-            return try await task.value
+            // The read runs in a task of its own (shared); a cancelled caller (shutdown past its
+            // grace) cancels it rather than waiting for the listing to end.
+            return try await withTaskCancellationHandler {
+                try await task.value
+            } onCancel: {
+                task.cancel()
+            }
         } catch {
             // A failed read is never shared.
             readings.withLock { readings in

@@ -68,7 +68,7 @@ public final class WardenContext: Sendable {
     public let logger: Logger
     /// The servers listed by the schedule loop, shared with the stuck-task loop for a few seconds.
     public let inventory: ServerInventory
-    /// Closed when shutdown begins: no mutating call starts after that.
+    /// Closed when shutdown begins: once closed, no new mutating call starts.
     public let mutationGate: MutationGate
     private let current: Mutex<(settings: WardenSettings, projects: [WardenProject])>
 
@@ -77,8 +77,8 @@ public final class WardenContext: Sendable {
         inventory: ServerInventory = ServerInventory(), mutationGate: MutationGate = MutationGate()
     ) {
         self.store = store
-        self.mutationGate = mutationGate
         self.inventory = inventory
+        self.mutationGate = mutationGate
         self.metrics = metrics
         self.clock = clock
         self.logger = logger

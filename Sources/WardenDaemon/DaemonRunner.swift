@@ -8,37 +8,107 @@ import SystemdNotify
 import WardenCore
 import WardenHTTP
 
-/// Counts bound listeners; READY goes out once every listener is up.
-final class ReadinessGate: Sendable {
-    private let state: Mutex<(bound: Int, waiters: [CheckedContinuation<Void, Never>])>
-    let expected: Int
+/// Knows which listeners are bound; the loops and READY=1 wait until every one is.
+final class ListenerGate: Sendable {
+    private let state: Mutex<(bound: Set<String>, waiters: [UInt64: CheckedContinuation<Void, any Error>], nextWaiter: UInt64)>
+    /// The listeners that must be bound (`metrics`, `control`).
+    let expected: Set<String>
 
-    init(expected: Int) {
+    init(expected: Set<String>) {
         self.expected = expected
-        state = Mutex((0, []))
+        state = Mutex(([], [:], 0))
     }
 
-    func listenerBound() {
-        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.bound += 1
-            guard state.bound >= expected else { return [] }
-            defer { state.waiters = [] }
-            return state.waiters
+    /// Records that a listener is bound; opens the gate with the last one.
+    func bound(_ kind: String) {
+        let ready = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.bound.insert(kind)
+            guard expected.isSubset(of: state.bound) else { return [] }
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
         }
         for waiter in ready { waiter.resume() }
     }
 
-    var isOpen: Bool { state.withLock { $0.bound >= expected } }
+    /// Whether this listener is bound.
+    func isBound(_ kind: String) -> Bool { state.withLock { $0.bound.contains(kind) } }
 
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { state -> Bool in
-                if state.bound >= expected { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if now { continuation.resume() }
+    /// Whether every listener is bound.
+    var isOpen: Bool { state.withLock { expected.isSubset(of: $0.bound) } }
+
+    /// Returns once every listener is bound; throws `CancellationError` when the task is cancelled.
+    func waitUntilOpen() async throws {
+        let id = state.withLock { state -> UInt64 in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
         }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let now = state.withLock { state -> Bool? in
+                    if expected.isSubset(of: state.bound) { return true }
+                    if Task.isCancelled { return false }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                switch now {
+                case true?: continuation.resume()
+                case false?: continuation.resume(throwing: CancellationError())
+                case nil: break
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+}
+
+/// A Hummingbird application that reports a failure to bind as a `StartupError` naming the
+/// listener, its address and the OS reason.
+struct Listener: Service {
+    let kind: String
+    let address: ListenAddress
+    let server: any Service
+    let gate: ListenerGate
+
+    func run() async throws {
+        do {
+            try await server.run()
+        } catch {
+            guard !gate.isBound(kind), !(error is CancellationError) else { throw error }
+            let reason = (error as? IOError).map { StartupError.reason(errno: $0.errnoCode) } ?? "\(error)"
+            throw StartupError.cannotListen(kind: kind, address: address.description, reason: reason)
+        }
+    }
+}
+
+/// Runs a service only once every listener is bound (staged start: listeners, then loops). When
+/// the daemon shuts down or fails before that, the service never starts.
+struct AfterListeners: Service {
+    let service: any Service
+    let gate: ListenerGate
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await gate.waitUntilOpen() }
+        } catch {
+            return
+        }
+        try await service.run()
+    }
+}
+
+/// The first service told to shut down (it is the last in the group): closes the mutation gate so
+/// no new mutating call starts, and stops the loops from starting passes, before anything else
+/// stops. Also on cancellation (a failed start).
+struct ShutdownBeginning: Service {
+    let gate: MutationGate
+    let loops: [ReconcileLoop]
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        gate.close()
+        for loop in loops { loop.stopStartingPasses() }
     }
 }
 
@@ -67,33 +137,38 @@ final class ReloadOnHangup: Service, Sendable {
 
 /// Runs the daemon: `ecs-warden run`.
 public enum DaemonRunner {
-    /// Loads the configuration and the store, then serves until SIGTERM. Returns the exit status.
+    /// How long a graceful shutdown may take (calls in flight finish) before the remaining work is
+    /// cancelled; with `cancellationGrace` it stays well below systemd's `TimeoutStopSec=30s`.
+    static let shutdownGrace: Duration = .seconds(10)
+    /// How long cancelled work may take to end before ServiceLifecycle aborts the process.
+    static let cancellationGrace: Duration = .seconds(5)
+
+    /// Loads the configuration, locks the state directory and opens the store, then serves until
+    /// SIGTERM. Returns the exit status. A start-up failure is one line on stderr and a non-zero
+    /// status, with no READY=1.
     public static func run(configPath: String, dryRun: Bool, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) async -> Int32 {
         let configuration: DaemonConfiguration
         do {
             configuration = try ConfigLoader.load(path: configPath, environment: environment)
         } catch {
-            logger.critical("invalid configuration", metadata: ["error": "\(error)"])
             FileHandle.standardError.write(Data("ecs-warden: invalid configuration:\n\(error)\n".utf8))
             return 2
         }
-        let store: any StateStore
+        let lock: StateDirectoryLock
         do {
-            store = try SQLiteStateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
+            lock = try StateDirectoryLock.acquire(directory: configuration.stateDirectory)
         } catch {
-            logger.critical("cannot open the state store", metadata: ["error": "\(error)"])
-            FileHandle.standardError.write(Data("ecs-warden: \(error)\n".utf8))
-            return 1
+            return startupFailed(error)
         }
+        defer { lock.release() }
         let runtime: WardenRuntime
         let token: String?
         do {
+            let store = try SQLiteStateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
             runtime = try WardenRuntime(configuration: configuration, store: store, logger: logger, environment: environment, dryRunOverride: dryRun)
             token = try configuration.controlToken.map { try SecretResolver(environment: environment).resolve($0) }
         } catch {
-            logger.critical("cannot start", metadata: ["error": "\(error)"])
-            FileHandle.standardError.write(Data("ecs-warden: \(error)\n".utf8))
-            return 1
+            return startupFailed(error)
         }
         if token == nil {
             logger.warning("no control token configured: mutating control-API calls are refused")
@@ -103,53 +178,84 @@ public enum DaemonRunner {
         return code
     }
 
-    /// Serves a built runtime (also used by the demo).
+    /// Prints why start-up failed, in one line, and returns the exit status.
+    static func startupFailed(_ error: any Error, prefix: String = "ecs-warden") -> Int32 {
+        let line = "\(error)".split(whereSeparator: \.isNewline).joined(separator: "; ")
+        FileHandle.standardError.write(Data("\(prefix): \(line)\n".utf8))
+        return 1
+    }
+
+    /// Serves a built runtime (also used by the demo). Staged: the listeners are bound first; the
+    /// loops (and `extraServices`) start only then, and READY=1 goes out only then. A listener that
+    /// cannot bind ends the daemon at once with one line naming its address and the OS reason.
+    /// SIGTERM first closes the mutation gate (no new mutating call) and stops new passes, then
+    /// stops every service, with a bounded grace for calls in flight.
     static func serve(
         runtime: WardenRuntime, configuration: DaemonConfiguration, token: String?, configPath: String?, logger: Logger,
-        environment: [String: String], extraServices: [any Service] = [], onListening: (@Sendable (String, String) -> Void)? = nil
+        environment: [String: String], extraServices: [any Service] = [], onListening: (@Sendable (String, String) -> Void)? = nil,
+        errorPrefix: String = "ecs-warden"
     ) async -> Int32 {
         // An extra service that returns ends the whole daemon gracefully (the demo's --duration).
-        let gate = ReadinessGate(expected: 2)
+        let listeners = ListenerGate(expected: ["metrics", "control"])
         let notifier = SystemdNotifier(
-            environment: environment, waitUntilReady: { await gate.wait() },
+            environment: environment, waitUntilReady: { try await listeners.waitUntilOpen() },
             isHealthy: { await runtime.supervisor.allAlive() },
             status: { await runtime.supervisor.summaryLine() })
         let reload: @Sendable () async -> String? = {
             guard let configPath else { return "this daemon was started without a configuration file" }
-            notifier.reloading()
+            // Before start-up completed (a SIGHUP that early) nothing is announced: no READY=1 yet.
+            let announce = listeners.isOpen
+            if announce { notifier.reloading() }
             let result = runtime.reload(path: configPath)
-            notifier.reloaded(status: result == nil ? "configuration reloaded" : "reload rejected; previous configuration kept")
+            if announce { notifier.reloaded(status: result == nil ? "configuration reloaded" : "reload rejected; previous configuration kept") }
             return result
         }
-        let backend = runtime.backend(token: token, reload: reload, started: { gate.isOpen })
+        let backend = runtime.backend(token: token, reload: reload, started: { listeners.isOpen })
         let metricsApp = Application(
             router: WardenRoutes.metricsRouter(backend: backend),
             configuration: .init(address: bindAddress(configuration.metricsListen), serverName: "ecs-warden"),
             onServerRunning: { channel in
-                gate.listenerBound()
+                listeners.bound("metrics")
                 onListening?("metrics", describe(channel.localAddress, fallback: configuration.metricsListen))
             }, logger: logger)
         let controlApp = Application(
             router: WardenRoutes.controlRouter(backend: backend),
             configuration: .init(address: bindAddress(configuration.controlListen), serverName: "ecs-warden"),
             onServerRunning: { channel in
-                gate.listenerBound()
+                listeners.bound("control")
                 onListening?("control", describe(channel.localAddress, fallback: configuration.controlListen))
             }, logger: logger)
         if case .unix(let path) = configuration.controlListen { try? FileManager.default.removeItem(atPath: path) }
-        var services: [any Service] = [metricsApp, controlApp, notifier, ReloadOnHangup { _ = await reload() }]
-        services += runtime.loops.map { $0 as any Service }
-        var configurations = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
-        configurations += extraServices.map {
-            ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .gracefullyShutdownGroup)
-        }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(services: configurations, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // A listener that fails shuts the rest down gracefully (nothing else has started) and its
+        // error ends `run()`. ServiceGroup stops services in reverse order: `ShutdownBeginning`
+        // first, then the notifier (STOPPING=1), the extras, the loops, and the listeners last.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(
+                service: Listener(kind: "metrics", address: configuration.metricsListen, server: metricsApp, gate: listeners),
+                failureTerminationBehavior: .gracefullyShutdownGroup),
+            .init(
+                service: Listener(kind: "control", address: configuration.controlListen, server: controlApp, gate: listeners),
+                failureTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: ReloadOnHangup { _ = await reload() }),
+        ]
+        services += runtime.loops.map { .init(service: AfterListeners(service: $0, gate: listeners)) }
+        services += extraServices.map { .init(service: AfterListeners(service: $0, gate: listeners), successTerminationBehavior: .gracefullyShutdownGroup) }
+        services.append(.init(service: notifier))
+        services.append(.init(service: ShutdownBeginning(gate: runtime.context.mutationGate, loops: runtime.loops)))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = shutdownGrace
+        groupConfiguration.maximumCancellationDuration = cancellationGrace
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await group.run()
+            runtime.context.mutationGate.close()
             logger.info("stopped")
             return 0
+        } catch let error as StartupError {
+            runtime.context.mutationGate.close()
+            return startupFailed(error, prefix: errorPrefix)
         } catch {
+            runtime.context.mutationGate.close()
             logger.critical("stopped on an error", metadata: ["error": "\(error)"])
             return 1
         }
@@ -169,7 +275,7 @@ public enum DaemonRunner {
     }
 
     /// `ecs-warden run --once`: one pass of every loop, a summary, and a status that says whether
-    /// any loop failed.
+    /// any loop failed. Takes the state directory's lock like the daemon: it writes the same store.
     public static func runOnce(configPath: String, dryRun: Bool, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) async -> Int32 {
         let configuration: DaemonConfiguration
         do {
@@ -178,6 +284,13 @@ public enum DaemonRunner {
             FileHandle.standardError.write(Data("ecs-warden: invalid configuration:\n\(error)\n".utf8))
             return 2
         }
+        let lock: StateDirectoryLock
+        do {
+            lock = try StateDirectoryLock.acquire(directory: configuration.stateDirectory)
+        } catch {
+            return startupFailed(error)
+        }
+        defer { lock.release() }
         do {
             let store = try SQLiteStateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
             let runtime = try WardenRuntime(configuration: configuration, store: store, logger: logger, environment: environment, dryRunOverride: dryRun)
@@ -199,8 +312,7 @@ public enum DaemonRunner {
             }
             return failed ? 1 : 0
         } catch {
-            FileHandle.standardError.write(Data("ecs-warden: \(error)\n".utf8))
-            return 1
+            return startupFailed(error)
         }
     }
 }

@@ -94,13 +94,14 @@ public enum DemoRunner {
             },
             settings: settings, loops: loops, retention: RetentionPolicy(), logFormat: "text", logLevel: "info")
         let runtime: WardenRuntime
+        let lock: StateDirectoryLock
         do {
+            lock = try StateDirectoryLock.acquire(directory: stateDirectory)
             let store = try SQLiteStateStore.open(directory: stateDirectory)
             runtime = try WardenRuntime(configuration: configuration, store: store, logger: logger, environment: environment)
         } catch {
-            FileHandle.standardError.write(Data("ecs-warden demo: \(error)\n".utf8))
             await simulator.shutdown()
-            return 1
+            return DaemonRunner.startupFailed(error, prefix: "ecs-warden demo")
         }
         say("simulated region eu-west-0 at \(simulator.endpoint) (admin: \(simulator.endpoint)/_sim/state), 2 projects × 24 servers")
         say("schedule 'demo-evening' stops its servers at \(ISO8601DateFormatter().string(from: boundary)) (\(Int(boundary.timeIntervalSince(now))) s from now)")
@@ -115,9 +116,10 @@ public enum DemoRunner {
                 } else {
                     say("control API: http://\(address)/v1/status (mutating calls: Authorization: Bearer $(cat \(tokenPath)))")
                 }
-            })
+            }, errorPrefix: "ecs-warden demo")
         await runtime.shutdown()
         await simulator.shutdown()
+        lock.release()
         try? FileManager.default.removeItem(atPath: stateDirectory)
         return code
     }

@@ -45,7 +45,13 @@ public final class WardenRuntime: Sendable {
         let projects = try Self.makeProjects(configuration, clients: &clients, metrics: metrics, logger: logger, environment: environment)
         var settings = configuration.settings
         if dryRunOverride { settings.dryRun = true }
-        context = WardenContext(settings: settings, projects: projects, store: store, metrics: metrics, clock: clock, logger: logger)
+        // The reconcilers sleep on a clock whose sleeps end when shutdown begins (the gate closes),
+        // so a pass waiting for a schedule boundary ends then without acting. The loops keep the
+        // plain clock: their own waits end on graceful shutdown.
+        let mutationGate = MutationGate()
+        context = WardenContext(
+            settings: settings, projects: projects, store: store, metrics: metrics, clock: ShutdownInterruptedClock(base: clock, gate: mutationGate),
+            logger: logger, mutationGate: mutationGate)
         supervisor = Supervisor(clock: clock)
         quota = QuotaWatch(context: context)
         stuck = StuckTaskDetector(context: context)

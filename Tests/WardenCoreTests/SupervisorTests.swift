@@ -104,6 +104,58 @@ func eventually(_ condition: () async -> Bool) async -> Bool {
         try await running.value
     }
 
+    @Test func aLoopWhoseNextPassIsOverdueIsNotAlive() async {
+        let clock = ManualClock()
+        let supervisor = Supervisor(clock: clock)
+        let start = clock.now()
+        await supervisor.register("quota", interval: 60, deadline: 30)
+        await supervisor.passStarted("quota", at: start)
+        await supervisor.passFinished("quota", outcome: .success(ReconcileReport(summary: "ok")), started: start, finished: start)
+        await supervisor.scheduled("quota", next: start.addingTimeInterval(60))
+        // Due in a minute: alive until the pass is more than its deadline (30 s) late.
+        #expect(await supervisor.allAlive(at: start.addingTimeInterval(90)))
+        #expect(await supervisor.allAlive(at: start.addingTimeInterval(91)) == false)
+        #expect(await supervisor.summaryLine(at: start.addingTimeInterval(91)).contains("not alive: quota"))
+        // The loop woke for its pass: the overdue timer no longer counts (a running pass has its own deadline).
+        await supervisor.woke("quota")
+        #expect(await supervisor.allAlive(at: start.addingTimeInterval(91)))
+        // A paused loop stays alive however overdue its timer is.
+        await supervisor.scheduled("quota", next: start.addingTimeInterval(60))
+        await supervisor.setPaused("quota", true)
+        #expect(await supervisor.allAlive(at: start.addingTimeInterval(86_400)))
+    }
+
+    /// A loop whose timer never fires (its clock tells the time but never wakes a sleeper): the
+    /// watchdog sees the overdue pass, though no pass is running. Paused, the loop stays alive.
+    @Test func aLoopThatNeverWakesIsNotAliveUnlessPaused() async throws {
+        let clock = ManualClock()
+        let stalled = StalledClock(base: clock)
+        let supervisor = Supervisor(clock: clock)
+        let reconciler = ScriptedReconciler("quota") { _ in ReconcileReport(summary: "ok") }
+        let loop = ReconcileLoop(
+            reconciler: reconciler, timing: LoopTiming(interval: 60, jitter: 0, deadline: 120), clock: stalled, supervisor: supervisor,
+            logger: quietLogger())
+        let group = ServiceGroup(services: [loop], logger: quietLogger())
+        let running = Task { try await group.run() }
+        #expect(await eventually { reconciler.passes == 1 && stalled.sleeperCount == 1 })
+        clock.advance(by: 60 + 120)
+        #expect(await supervisor.allAlive())  // due 120 s ago: just within the deadline
+        clock.advance(by: 1)
+        #expect(await supervisor.allAlive() == false)
+        #expect(await supervisor.summaryLine().contains("not alive: quota"))
+        // Paused: alive, however long the timer stays silent.
+        await loop.pause()
+        #expect(await supervisor.allAlive())
+        clock.advance(by: 86_400)
+        #expect(await supervisor.allAlive())
+        // Resumed: a pass at once, then the loop sleeps on its (stalled) timer again.
+        await loop.resume()
+        #expect(await eventually { reconciler.passes == 2 && stalled.sleeperCount == 1 })
+        #expect(await supervisor.allAlive())
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
     @Test func runNowPauseResumeAndWakeAtBoundaries() async throws {
         let clock = ManualClock()
         let supervisor = Supervisor(clock: clock)
@@ -142,6 +194,58 @@ func eventually(_ condition: () async -> Bool) async -> Bool {
         #expect(text.contains(#"ecs_warden_loop_last_success_timestamp_seconds{loop="quota"}"#))
         #expect(text.contains(#"ecs_warden_loop_duration_seconds_count{loop="quota"} 1"#))
         #expect(text.contains("# HELP ecs_warden_loop_runs_total"))
+    }
+}
+
+/// Tells a manual clock's time but never wakes a sleeper (only cancellation ends a sleep): a loop
+/// whose timer does not fire.
+final class StalledClock: WardenClock {
+    let base: ManualClock
+    private let sleepers = Mutex(0)
+
+    init(base: ManualClock) {
+        self.base = base
+    }
+
+    var sleeperCount: Int { sleepers.withLock { $0 } }
+
+    func now() -> Date { base.now() }
+
+    func sleep(until deadline: Date) async throws {
+        sleepers.withLock { $0 += 1 }
+        defer { sleepers.withLock { $0 -= 1 } }
+        try await base.sleep(until: .distantFuture)
+    }
+}
+
+@Suite struct MutationGateTests {
+    @Test func closingTheGateEndsSleepsOnTheInterruptedClock() async throws {
+        let clock = ManualClock()
+        let gate = MutationGate()
+        let interrupted = ShutdownInterruptedClock(base: clock, gate: gate)
+        #expect(!gate.isClosed)
+        let sleeper = Task { () -> Bool in
+            do {
+                try await interrupted.sleep(until: clock.now().addingTimeInterval(30))
+                return true
+            } catch {
+                return false
+            }
+        }
+        #expect(await eventually { clock.sleeperCount == 1 })
+        gate.close()
+        #expect(await sleeper.value == false)  // ended by the gate, not by the time
+        #expect(gate.isClosed)
+        #expect(clock.sleeperCount == 0)
+        // Once closed, a sleep ends at once; closing again changes nothing.
+        gate.close()
+        await #expect(throws: CancellationError.self) { try await interrupted.sleep(until: clock.now().addingTimeInterval(1)) }
+        // An open gate lets the sleep run to its time.
+        let open = ShutdownInterruptedClock(base: clock, gate: MutationGate())
+        let slept = Task { try await open.sleep(until: clock.now().addingTimeInterval(10)) }
+        #expect(await eventually { clock.sleeperCount == 1 })
+        clock.advance(by: 10)
+        try await slept.value
     }
 }
 

@@ -63,8 +63,10 @@ final class NotifyReceiver: Sendable {
     }
 }
 
-/// The built `ecs-warden` binary, next to the test bundle.
+/// The built `ecs-warden` binary, next to the test bundle (or `$ECS_WARDEN_BINARY`, e.g. to run
+/// these tests against another build).
 let wardenBinary: String = {
+    if let override = ProcessInfo.processInfo.environment["ECS_WARDEN_BINARY"], !override.isEmpty { return override }
     var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for _ in 0..<4 where !FileManager.default.fileExists(atPath: url.appendingPathComponent("ecs-warden").path) {
         url.deleteLastPathComponent()

@@ -99,7 +99,7 @@ public final class ReconcileLoop: Service, Sendable {
 
     private func loop() async {
         while !Task.isCancelled && !trigger.isShutDown {
-            if state.withLock({ $0.paused }) {
+            if state.withLock({ $0.paused }) || trigger.isQuiesced {
                 await trigger.wait(until: nil, clock: clock)
                 continue
             }
@@ -111,8 +111,13 @@ public final class ReconcileLoop: Service, Sendable {
             let next = now.addingTimeInterval(delay)
             await supervisor.scheduled(name, next: next)
             await trigger.wait(until: next, clock: clock)
+            await supervisor.woke(name)
         }
     }
+
+    /// Shutdown has begun: the loop starts no new pass (a pass in progress finishes) and waits for
+    /// its own graceful shutdown. Used before the loops are stopped one by one.
+    public func stopStartingPasses() { trigger.quiesce() }
 
     /// Runs one pass now (also used by `--once` and tests) and records its outcome.
     @discardableResult
@@ -124,8 +129,13 @@ public final class ReconcileLoop: Service, Sendable {
             state.withLock { $0.lastPassStarted = started }
             await supervisor.passStarted(name, at: started)
             let outcome: PassOutcome
+            var interrupted = false
             do {
                 outcome = .classify(try await reconciler.reconcile(now: started))
+            } catch is CancellationError {
+                // Shutdown ended a wait inside the pass (or cancelled it): the pass did not finish.
+                interrupted = true
+                outcome = .failure("interrupted by shutdown")
             } catch {
                 outcome = .failure(String(describing: error))
             }
@@ -142,6 +152,8 @@ public final class ReconcileLoop: Service, Sendable {
                 logger.warning(
                     "pass partly failed",
                     metadata: ["loop": "\(name)", "summary": "\(report.summary)", "failures": "\(report.failures.map { "\($0.part): \($0.message)" })"])
+            case .failure(let message) where interrupted:
+                logger.info("pass interrupted by shutdown", metadata: ["loop": "\(name)", "error": "\(message)"])
             case .failure(let message):
                 logger.error("pass failed", metadata: ["loop": "\(name)", "error": "\(message)"])
             }
@@ -192,9 +204,18 @@ actor PassLock {
 /// Wakes a sleeping loop early ("run now", resume, shutdown). A kick that arrives while the loop
 /// is busy is remembered, so it is never lost.
 final class LoopTrigger: Sendable {
-    private let state = Mutex<(kicked: Bool, shutDown: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, false, nil))
+    private let state = Mutex<(kicked: Bool, shutDown: Bool, quiesced: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, false, false, nil))
 
     var isShutDown: Bool { state.withLock { $0.shutDown } }
+
+    /// No new pass may start (shutdown has begun), though the loop has not been told to end yet.
+    var isQuiesced: Bool { state.withLock { $0.quiesced } }
+
+    /// Stops new passes and wakes a sleeping loop so it notices.
+    func quiesce() {
+        state.withLock { $0.quiesced = true }
+        kick()
+    }
 
     func kick() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in

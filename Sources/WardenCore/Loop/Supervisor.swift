@@ -1,8 +1,9 @@
 import Foundation
 
 /// Knows every loop's health: last success, last error, duration, whether a pass is running and
-/// for how long. A pass running past its deadline makes its loop not alive, which withholds the
-/// systemd watchdog so a hung daemon gets restarted.
+/// for how long. A loop is not alive when a pass runs past its deadline, or when its next pass is
+/// overdue by more than its deadline (its timer never fired, or it is stuck between passes); that
+/// withholds the systemd watchdog so a hung daemon gets restarted. A paused loop stays alive.
 public actor Supervisor {
     /// One loop's state as the status API and health checks see it.
     public struct LoopStatus: Sendable, Equatable {
@@ -20,6 +21,8 @@ public actor Supervisor {
         public var consecutiveFailures = 0
         public var passes = 0
         public var failures = 0
+        /// When the loop's timer is due: set while the loop sleeps until its next pass, nil while
+        /// it runs a pass of its own or waits for resume.
         public var nextPassAt: Date?
         /// The loop's task ended (it is no longer running passes).
         public var stopped = false
@@ -79,6 +82,11 @@ public actor Supervisor {
         loops[name]?.nextPassAt = next
     }
 
+    /// The loop's wait ended (timer, run-now, resume or shutdown): no pass is due any more.
+    func woke(_ name: String) {
+        loops[name]?.nextPassAt = nil
+    }
+
     func setPaused(_ name: String, _ paused: Bool) {
         loops[name]?.paused = paused
     }
@@ -134,6 +142,7 @@ public actor Supervisor {
     static func isAlive(_ status: LoopStatus, at now: Date) -> Bool {
         if status.stopped { return false }
         if let started = status.passStartedAt, now.timeIntervalSince(started) > status.deadline { return false }
+        if !status.paused, let due = status.nextPassAt, now.timeIntervalSince(due) > status.deadline { return false }
         return true
     }
 }

@@ -23,6 +23,48 @@ public struct SystemClock: WardenClock {
     }
 }
 
+/// A clock that ends every sleep with `CancellationError` once a `MutationGate` closes.
+///
+/// The reconcilers read and sleep on the context's clock; a pass that waits inside itself (the
+/// schedule loop waiting for a boundary it has read ahead) must not wake up after shutdown began
+/// and act. Giving the context this clock makes such a wait end the moment the gate closes, so the
+/// pass ends without acting and the process can exit promptly. Reading the time is unchanged.
+public struct ShutdownInterruptedClock: WardenClock {
+    /// The clock that tells the time and sleeps.
+    public let base: any WardenClock
+    /// The gate whose closing ends every sleep.
+    public let gate: MutationGate
+
+    /// Wraps `base`; sleeps end early when `gate` closes.
+    public init(base: any WardenClock, gate: MutationGate) {
+        self.base = base
+        self.gate = gate
+    }
+
+    public func now() -> Date { base.now() }
+
+    /// Sleeps on the base clock until `deadline`; throws `CancellationError` when the task is
+    /// cancelled or the gate closes first (also when it is already closed).
+    public func sleep(until deadline: Date) async throws {
+        if gate.isClosed { throw CancellationError() }
+        let base = self.base
+        let gate = self.gate
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await base.sleep(until: deadline)
+                return true
+            }
+            group.addTask {
+                await gate.waitUntilClosed()
+                return false
+            }
+            let slept = try await group.next() ?? false
+            group.cancelAll()
+            if !slept || gate.isClosed { throw CancellationError() }
+        }
+    }
+}
+
 /// A clock that moves only when a test advances it. Sleepers whose deadline is reached wake up.
 public final class ManualClock: WardenClock {
     private struct Sleeper {
