@@ -86,10 +86,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        /// `ecs-warden ctl`: requests (percent-encoded), the client with exit codes, tables for people.
+        .target(
+            name: "WardenCtl",
+            dependencies: [
+                "WardenCore", "WardenHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "ecs-warden",
             dependencies: [
-                "WardenDaemon", "WardenCore", "ECSAPI",
+                "WardenDaemon", "WardenCore", "ECSAPI", "WardenCtl", "WardenHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,6 +118,11 @@ let package = Package(
             path: "Tests/SigningOracle/Peer"
         ),
         .testTarget(name: "ECSSigningTests", dependencies: ["ECSSigning"]),
+        .testTarget(
+            name: "WardenCtlTests",
+            dependencies: ["WardenCtl", "WardenCore", "WardenHTTP"],
+            exclude: ["Fixtures", "Golden"]
+        ),
         .testTarget(name: "ECSSimulatorTests", dependencies: ["ECSSimulator", "ECSAPI"]),
         .testTarget(
             name: "WardenDaemonTests",

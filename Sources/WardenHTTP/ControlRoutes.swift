@@ -6,118 +6,6 @@ import WardenCore
 struct ControlRoutes {
     let backend: ControlBackend
 
-    struct LoopView: Codable {
-        var name: String
-        var alive: Bool
-        var paused: Bool
-        var running: Bool
-        var intervalSeconds: Double
-        var deadlineSeconds: Double
-        var lastSuccess: Date?
-        var lastFinished: Date?
-        var lastResult: String?
-        var lastError: String?
-        var lastSummary: String?
-        var lastDurationSeconds: Double?
-        var consecutiveFailures: Int
-        var passes: Int
-        var failures: Int
-        var nextPassAt: Date?
-
-        init(_ status: Supervisor.LoopStatus) {
-            name = status.name
-            alive = status.alive
-            paused = status.paused
-            running = status.passStartedAt != nil
-            intervalSeconds = status.interval
-            deadlineSeconds = status.deadline
-            lastSuccess = status.lastSuccess
-            lastFinished = status.lastFinished
-            lastResult = status.lastResult
-            lastError = status.lastError
-            lastSummary = status.lastSummary
-            lastDurationSeconds = status.lastDuration
-            consecutiveFailures = status.consecutiveFailures
-            passes = status.passes
-            failures = status.failures
-            nextPassAt = status.nextPassAt
-        }
-    }
-
-    struct StatusView: Codable {
-        var version: String
-        var dryRun: Bool
-        var summary: String
-        var projects: [String]
-        var loops: [LoopView]
-    }
-
-    struct ScheduleView: Codable {
-        var name: String
-        var timezone: String
-        var mode: String
-        var manualActions: String
-        var dryRun: Bool
-        var desiredState: String
-        var nextBoundary: Date?
-        var nextAction: String?
-        var servers: [String: Int]
-    }
-
-    struct BatchView: Codable {
-        var project: String
-        var schedule: String
-        var action: String
-        var servers: [String]
-        var boundary: Date?
-        var dryRun: Bool
-        var retryOf: Int64?
-
-        init(_ batch: AutoStopPlan.Batch) {
-            project = batch.project
-            schedule = batch.schedule
-            action = batch.action.rawValue
-            servers = batch.serverIds
-            boundary = batch.boundary
-            dryRun = batch.dryRun
-            retryOf = batch.retryOf
-        }
-    }
-
-    struct SkipView: Codable {
-        var project: String
-        var serverId: String
-        var schedule: String?
-        var reason: String
-        var detail: String
-    }
-
-    struct PlanStepView: Codable {
-        var at: Date
-        var batches: [BatchView]
-        var skipped: [SkipView]
-    }
-
-    struct JobRegistration: Codable {
-        var project: String
-        var jobId: String
-    }
-
-    struct SnoozeRequest: Codable {
-        var project: String
-        var serverId: String
-        /// ISO 8601 (`2026-11-24T08:00:00Z`) or the tag form (`20261124T0800Z`).
-        var until: String
-        var reason: String?
-    }
-
-    struct SnoozeView: Codable {
-        var project: String
-        var serverId: String
-        var until: Date
-        var reason: String
-    }
-
     func register(on router: Router<BasicRequestContext>) {
         let v1 = router.group("v1")
         v1.get("status") { _, _ in try await status() }
@@ -171,11 +59,12 @@ struct ControlRoutes {
             let hours = try number(request, "hours", default: 24.0)
             guard hours > 0, hours <= 24 * 31 else { throw APIError.badRequest("hours must be between 0 and 744") }
             let steps = try await backend.scheduler.preview(now: backend.context.clock.now(), hours: hours)
+            let names = backend.scheduler.knownServerNames()
             return try json(
                 .ok,
                 steps.map { step in
                     PlanStepView(
-                        at: step.at, batches: step.batches.map(BatchView.init),
+                        at: step.at, batches: step.batches.map { BatchView($0, serverNames: $0.serverIds.map { names[$0] ?? "" }) },
                         skipped: step.skips.map { SkipView(project: $0.project, serverId: $0.serverId, schedule: $0.schedule, reason: $0.reason, detail: $0.detail) })
                 })
         }

@@ -15,6 +15,24 @@ struct WardenCommand: AsyncParsableCommand {
         abstract: "A controller daemon for Huawei Cloud ECS fleets: quota watch, stuck-task detection, tag-based auto-stop/start, flavor sold-out tracking.",
         version: WardenRuntime.version,
         subcommands: [Run.self, Demo.self, CheckConfig.self, ScheduleCommand.self, Ctl.self])
+
+    /// Runs the command; a usage error exits 2 (the convention scripts expect), not 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Sets up journald-friendly logging once, in the executable only.
@@ -139,85 +157,6 @@ struct ScheduleCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(1)
             }
-        }
-    }
-}
-
-struct Ctl: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Talk to a running daemon's control API.",
-        discussion: """
-            Commands: status, loops, run LOOP, pause LOOP, resume LOOP, quotas, flavors [AZ], \
-            launchable AZ, stuck, schedules, plan [HOURS], snoozes, snooze PROJECT SERVER UNTIL, \
-            unsnooze PROJECT SERVER, watch-job PROJECT JOB, journal [SINCE], reload. \
-            Mutating commands read the bearer token from --token-file or $ECS_WARDEN_TOKEN_FILE.
-            """)
-
-    @Option(help: "The control API's URL.") var url = "http://127.0.0.1:9465"
-    @Option(help: "A file holding the bearer token (mode 0600).") var tokenFile: String?
-    @Argument(help: "The command and its arguments.") var words: [String]
-
-    func run() async throws {
-        guard let command = words.first else { throw ValidationError("name a command; see --help") }
-        let args = Array(words.dropFirst())
-        func arg(_ index: Int, _ name: String) throws -> String {
-            guard index < args.count else { throw ValidationError("\(command) needs \(name)") }
-            return args[index]
-        }
-        let request: (method: HTTPMethod, path: String, body: [String: String]?)
-        switch command {
-        case "status": request = (.GET, "/v1/status", nil)
-        case "loops": request = (.GET, "/v1/loops", nil)
-        case "run": request = (.POST, "/v1/loops/\(try arg(0, "a loop name"))/run?wait=true", nil)
-        case "pause": request = (.POST, "/v1/loops/\(try arg(0, "a loop name"))/pause", nil)
-        case "resume": request = (.POST, "/v1/loops/\(try arg(0, "a loop name"))/resume", nil)
-        case "quotas": request = (.GET, "/v1/quotas", nil)
-        case "flavors": request = (.GET, "/v1/flavors" + (args.first.map { "?az=\($0)" } ?? ""), nil)
-        case "launchable": request = (.GET, "/v1/flavors/launchable?az=\(try arg(0, "an AZ"))", nil)
-        case "stuck": request = (.GET, "/v1/stuck", nil)
-        case "schedules": request = (.GET, "/v1/schedules", nil)
-        case "plan": request = (.GET, "/v1/plan?hours=\(args.first ?? "24")", nil)
-        case "snoozes": request = (.GET, "/v1/snoozes", nil)
-        case "snooze":
-            request = (.POST, "/v1/snoozes", ["project": try arg(0, "a project"), "serverId": try arg(1, "a server id"), "until": try arg(2, "a time")])
-        case "unsnooze": request = (.DELETE, "/v1/snoozes/\(try arg(0, "a project"))/\(try arg(1, "a server id"))", nil)
-        case "watch-job": request = (.POST, "/v1/jobs", ["project": try arg(0, "a project"), "jobId": try arg(1, "a job id")])
-        case "journal": request = (.GET, "/v1/journal?since=\(args.first ?? "0")", nil)
-        case "reload": request = (.POST, "/v1/reload", nil)
-        default: throw ValidationError("unknown command \(command); see --help")
-        }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        var http = HTTPClientRequest(url: url + request.path)
-        http.method = request.method
-        if request.method != .GET {
-            if let path = tokenFile ?? ProcessInfo.processInfo.environment["ECS_WARDEN_TOKEN_FILE"] {
-                let token = try SecretResolver().resolve(.file(path))
-                http.headers.add(name: "Authorization", value: "Bearer \(token)")
-            }
-        }
-        if let body = request.body {
-            http.headers.add(name: "Content-Type", value: "application/json")
-            http.body = .bytes(ByteBuffer(bytes: Array(try JSONSerialization.data(withJSONObject: body))))
-        }
-        do {
-            let response = try await client.execute(http, timeout: .seconds(120))
-            let bytes = try await response.body.collect(upTo: 64 << 20)
-            let data = Data(bytes.readableBytesView)
-            if let object = try? JSONSerialization.jsonObject(with: data),
-                let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-            {
-                print(String(decoding: pretty, as: UTF8.self))
-            } else {
-                print(String(decoding: data, as: UTF8.self))
-            }
-            try? await client.shutdown()
-            if response.status.code >= 400 { throw ExitCode(1) }
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            try? await client.shutdown()
-            FileHandle.standardError.write(Data("ecs-warden ctl: \(url): \(error)\n".utf8))
-            throw ExitCode(1)
         }
     }
 }

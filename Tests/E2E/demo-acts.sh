@@ -108,6 +108,29 @@ else
     fail "metrics URL is not a loopback http URL: $url"
 fi
 
+# ctl against the running demo: tables for people, JSON for scripts, the exit codes scripts rely on
+# (0 ok, 1 refused, 2 usage, 3 unreachable). Run once, 20 s in (every loop has passed by then).
+control="$(sed -n 's|^demo: control API: \(http://127\.0\.0\.1:[0-9]*\)/v1/status.*|\1|p' "$work/stdout" | head -n 1)"
+token_file="$(sed -n 's|^demo: control API: .*\$(cat \([^)]*\)).*|\1|p' "$work/stdout" | head -n 1)"
+ctl_checks() {
+    local out rc
+    out="$("$BIN" ctl status --url "$control" 2>&1)" && rc=0 || rc=$?
+    if ((rc == 0)) && grep -q '^LOOP  *STATE  *LAST PASS' <<<"$out" && grep -q '^schedule ' <<<"$out" && ! grep -q $'\e' <<<"$out"; then
+        pass "ctl status: exit 0, an aligned loop table, no colour when not a terminal"
+    else
+        fail "ctl status: exit $rc: $(head -c 400 <<<"$out")"
+    fi
+    out="$("$BIN" ctl stuck --url "$control" -o json 2>&1)" && rc=0 || rc=$?
+    if ((rc == 0)) && python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if "jobs" in d and "servers" in d else 1)' <<<"$out" 2>/dev/null; then pass "ctl stuck -o json: exit 0, JSON with jobs and servers"; else fail "ctl stuck -o json: exit $rc: $(head -c 300 <<<"$out")"; fi
+    "$BIN" ctl pause jobs --url "$control" --token-file "$token_file" >/dev/null 2>&1 && rc=0 || rc=$?
+    if ((rc == 1)); then pass "ctl pause jobs: exit 1 (refused: job following is never paused)"; else fail "ctl pause jobs: exit $rc, want 1"; fi
+    "$BIN" ctl pause nosuch-loop --url "$control" >/dev/null 2>&1 && rc=0 || rc=$?
+    if ((rc == 2)); then pass "ctl pause nosuch-loop: exit 2 (usage)"; else fail "ctl pause nosuch-loop: exit $rc, want 2"; fi
+    "$BIN" ctl status --url "http://127.0.0.1:1" >/dev/null 2>&1 && rc=0 || rc=$?
+    if ((rc == 3)); then pass "ctl status against nothing: exit 3 (unreachable)"; else fail "ctl status against a closed port: exit $rc, want 3"; fi
+}
+ctl_done=0
+
 # Scrape every SCRAPE_EVERY seconds until the demo exits (bounded: duration + 60 s); check the
 # process every 0.2 s, so the exit time and the time of the "demo duration reached" line are
 # known to a fraction of a second.
@@ -118,6 +141,10 @@ next_scrape=0
 reached_ms=""
 while kill -0 "$demo_pid" 2>/dev/null && (($(date +%s) < deadline)); do
     if [[ -z $reached_ms ]] && grep -q '^demo: demo duration reached' "$work/stdout"; then reached_ms=$(now_ms); fi
+    if ((ctl_done == 0 && $(date +%s) - start >= 20)); then
+        ctl_done=1
+        if [[ -n $control && -n $token_file ]]; then ctl_checks; else fail "the demo printed no control API line with its token file"; fi
+    fi
     if (($(now_ms) >= next_scrape)); then
         next_scrape=$(($(now_ms) + SCRAPE_EVERY * 1000))
         n=$((n + 1))

@@ -2,6 +2,15 @@ import ECSAPI
 import Foundation
 
 extension AutoStopScheduler {
+    /// Server id → name, from the scheduler's last listing (the tagged servers only).
+    public func knownServerNames() -> [String: String] {
+        var names: [String: String] = [:]
+        for project in lastObserved.withLock({ $0 }) {
+            for server in project.servers { names[server.id] = server.name }
+        }
+        return names
+    }
+
     /// What the real planner would do over the next `hours`: the servers of the last pass's reading
     /// (listed afresh only for projects the loop has not read yet), with the journal's holds — calls
     /// in flight, servers already acted on at a boundary, failed sub-jobs waiting for their retry,
