@@ -78,6 +78,8 @@ extension WardenSettings {
     public var listedServerFilter: @Sendable (Server) -> Bool {
         let scheduleKey = tags.schedule
         let rules = stuck
-        return { server in server.tagValue(scheduleKey) != nil || rules.watches(server) }
+        // A server listed without its `tags` field is kept too: the scheduler must see it to refuse
+        // a listing that cannot tell tagged servers from untagged ones.
+        return { server in server.tags == nil || server.tagValue(scheduleKey) != nil || rules.watches(server) }
     }
 }

@@ -21,6 +21,7 @@ public final class WardenMetrics: Sendable {
     let flavorSoldOut: GaugeFamily
     let scheduleServers: GaugeFamily
     let scheduleTagErrors: GaugeFamily
+    let scheduleListingErrors: GaugeFamily
     private let flavorChanges: CounterFamily
     private let scheduleActions: CounterFamily
     private let remediationActions: CounterFamily
@@ -49,6 +50,8 @@ public final class WardenMetrics: Sendable {
         scheduleServers = GaugeFamily(registry, "ecs_warden_schedule_servers", "Servers carrying each schedule tag, by state.")
         scheduleTagErrors = GaugeFamily(
             registry, "ecs_warden_schedule_tag_errors", "Servers left alone because of a bad schedule-related tag, by reason.")
+        scheduleListingErrors = GaugeFamily(
+            registry, "ecs_warden_schedule_listing_errors", "Projects whose server listing the scheduler refused, by reason (listing_without_tags): nothing is acted on there.")
         flavorChanges = CounterFamily(registry, "ecs_warden_flavor_state_changes_total", "Sale-state transitions observed per flavor and AZ.")
         scheduleActions = CounterFamily(
             registry, "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result (success, failed, retrying, unknown, dry_run).")

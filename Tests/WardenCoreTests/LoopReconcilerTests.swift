@@ -203,6 +203,14 @@ import Testing
             let malformed = try await tracker.reconcile(now: monday.addingTimeInterval(240))
             #expect(malformed.failures.isEmpty)
             #expect(try await h.events(action: "malformed-sale-state").count == 2)
+            // A flavor taken off the catalogue: a transition to `absent` in every AZ and an event,
+            // not a silent deletion of its rows.
+            await h.region.setFlavors(FleetGenerator.defaultFlavors(count: 12).filter { $0.id != "m3.small.8" })
+            _ = try await tracker.reconcile(now: monday.addingTimeInterval(300))
+            let gone = try await h.context.store.saleTransitions(region: "eu-west-0", since: monday.addingTimeInterval(300), limit: 100)
+            #expect(gone.filter { $0.flavor == "m3.small.8" }.map(\.to) == Array(repeating: SaleStateResolver.absent, count: 3))
+            #expect(try await h.events(action: "flavor-gone").count == 3)
+            #expect(try await tracker.state(region: "eu-west-0", az: "eu-west-0a", flavor: "m3.small.8") == nil)
         }
     }
 

@@ -193,11 +193,13 @@ enum StoreContract: String, CaseIterable, Sendable {
         #expect(sold == [SaleTransition(region: "r", az: "az1", flavor: "s3.small.2", from: "normal", to: "sellout", at: t0.addingTimeInterval(20))])
         #expect(try await store.saleStates(region: "r")[key] == SaleStateSince(state: "sellout", since: t0.addingTimeInterval(20)))
         #expect(try await store.saleStates(region: "elsewhere").isEmpty)
-        _ = try await store.recordSaleStates(region: "r", states: [key: "sellout"], at: t0.addingTimeInterval(30))
+        // A flavor no longer listed: a transition to `absent`, never a silent deletion.
+        let gone = try await store.recordSaleStates(region: "r", states: [key: "sellout"], at: t0.addingTimeInterval(30))
+        #expect(gone == [SaleTransition(region: "r", az: "az2", flavor: "s3.small.2", from: "normal", to: SaleStateResolver.absent, at: t0.addingTimeInterval(30))])
         #expect(try await store.saleStates(region: "r")[other] == nil)
         let since = try await store.saleTransitions(region: "r", since: t0.addingTimeInterval(1), limit: 10)
-        #expect(since.map(\.to) == ["sellout"])
-        #expect(try await store.saleTransitions(region: nil, since: nil, limit: 2).map(\.to) == ["normal", "sellout"])
+        #expect(since.map(\.to) == ["sellout", SaleStateResolver.absent])
+        #expect(try await store.saleTransitions(region: nil, since: nil, limit: 2).map(\.to) == ["sellout", SaleStateResolver.absent])
     }
 
     static func quotaHistoryAndLevels(_ store: any StateStore) async throws {

@@ -5,6 +5,10 @@ public enum SaleStateResolver {
     /// The documented states.
     public static let knownStates: Set<String> = ["normal", "abandon", "sellout", "obt", "obt_sellout", "promotion"]
 
+    /// Not a state of the API: the flavor (or the AZ) is no longer listed — the reference's
+    /// `abandon` is "taken offline (not displayed)". Recorded as a transition, never a silent deletion.
+    public static let absent = "absent"
+
     /// A flavor's states in the given AZs, and what was wrong with its specs.
     public struct Resolution: Sendable, Equatable {
         public var states: [String: String]

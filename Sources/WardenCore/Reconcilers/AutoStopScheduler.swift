@@ -39,22 +39,37 @@ public final class AutoStopScheduler: Reconciler {
         failures += await recoverOpenIntents(projects: projects, settings: settings, now: now)
 
         let readStarted = ContinuousClock.now
-        let reads = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
+        let reads = await boundedForEach(projects, limit: settings.projectConcurrency) { project -> Result<ProjectServers, ReadFailure> in
             do {
                 let listed = try await self.context.inventory.servers(of: project, fresh: true, now: now, settings: settings)
-                return Result<ProjectServers, PartFailure>.success(
+                // The reference: `tags` is absent when the microversion is not honoured. Such a
+                // listing cannot tell scheduled servers from others: act on nothing in the project.
+                let untagged = listed.filter { $0.tags == nil }
+                if let example = untagged.first {
+                    return Result<ProjectServers, ReadFailure>.failure(
+                        ReadFailure(
+                            part: PartFailure(
+                                part: project.name,
+                                message: "the server listing has no tags field for \(untagged.count) servers (e.g. \(example.id)): the API did not honour microversion 2.26; acting on nothing in this project"),
+                            listingWithoutTags: true))
+                }
+                return Result<ProjectServers, ReadFailure>.success(
                     ProjectServers(project: project.name, servers: listed.filter { $0.tagValue(settings.tags.schedule) != nil }))
             } catch {
-                return .failure(PartFailure(part: project.name, message: "cannot read servers: \(error)"))
+                return .failure(ReadFailure(part: PartFailure(part: project.name, message: "cannot read servers: \(error)"), listingWithoutTags: false))
             }
         }
         var observed: [ProjectServers] = []
+        var withoutTags: [PartFailure] = []
         for read in reads {
             switch read {
             case .success(let servers): observed.append(servers)
-            case .failure(let failure): failures.append(failure)
+            case .failure(let failure):
+                failures.append(failure.part)
+                if failure.listingWithoutTags { withoutTags.append(failure.part) }
             }
         }
+        await reportListingsWithoutTags(withoutTags, read: observed.map(\.project))
         if !projects.isEmpty && observed.isEmpty {
             throw WardenError.allPartsFailed(loop: name, failures: failures)
         }
@@ -263,6 +278,24 @@ public final class AutoStopScheduler: Reconciler {
                 boundary: batch.boundary, retryOf: batch.retryOf,
                 description: "\(batch.action.rawValue) \(serverIds.count) servers of \(batch.schedule)\(boundaryText)\(retryText)", at: now),
             client: project.client, dryRun: batch.dryRun)
+    }
+
+    /// A project's reading that failed, and whether it failed for a listing without tags.
+    struct ReadFailure: Error {
+        var part: PartFailure
+        var listingWithoutTags: Bool
+    }
+
+    /// A listing without tags is reported loudly: an event once per episode and
+    /// `ecs_warden_schedule_listing_errors{reason="listing_without_tags"}`.
+    private func reportListingsWithoutTags(_ failures: [PartFailure], read: [String]) async {
+        context.metrics.scheduleListingErrors.replace(with: failures.map { ([("project", $0.part), ("reason", "listing_without_tags")], 1) })
+        for failure in failures {
+            if (try? await context.store.beginEpisode("listing-without-tags/\(failure.part)", loop: name, at: context.clock.now())) ?? true {
+                await context.event(name, project: failure.part, action: "listing-without-tags", severity: "critical", message: "\(failure.part): \(failure.message)")
+            }
+        }
+        for project in read { _ = try? await context.store.endEpisode("listing-without-tags/\(project)") }
     }
 
     /// Metrics and events of a plan: servers per schedule and state, tag errors.

@@ -83,6 +83,12 @@ public final class FlavorSaleTracker: Reconciler {
             guard let from = transition.from else { continue }
             changes += 1
             context.metrics.recordFlavorChange(region: region, az: transition.az, flavor: transition.flavor)
+            if transition.to == SaleStateResolver.absent {
+                await context.event(
+                    name, subject: transition.flavor, action: "flavor-gone", severity: "warning",
+                    message: "\(region) \(transition.az): flavor \(transition.flavor) (\(from)) is no longer listed there: taken offline, or the AZ is gone")
+                continue
+            }
             let severity = SaleStateResolver.isSoldOut(transition.to) ? "warning" : "info"
             await context.event(
                 name, subject: transition.flavor, action: SaleStateResolver.isSoldOut(transition.to) ? "sold-out" : "sale-state-changed",

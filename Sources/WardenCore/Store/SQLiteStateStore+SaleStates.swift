@@ -51,9 +51,13 @@ extension SQLiteStateStore {
                 try transition.insert(db)
                 transitions.append(transition.transition)
             }
-            // Flavors that vanished from the catalogue are forgotten (no transition: nothing is sold).
-            for key in known.keys where states[key] == nil {
+            // A flavor (or an AZ) no longer listed: a transition to `absent`, then its row goes.
+            for key in known.keys.sorted(by: { ($0.az, $0.flavor) < ($1.az, $1.flavor) }) where states[key] == nil {
                 _ = try SaleStateRecord.deleteOne(db, key: ["region": region, "az": key.az, "flavor": key.flavor])
+                var transition = SaleTransitionRecord(
+                    id: nil, region: region, az: key.az, flavor: key.flavor, fromState: known[key], toState: SaleStateResolver.absent, at: now)
+                try transition.insert(db)
+                transitions.append(transition.transition)
             }
             return transitions
         }

@@ -55,7 +55,8 @@ public protocol StateStore: Sendable {
 
     /// The current sale states of a region.
     func saleStates(region: String) async throws -> [SaleKey: SaleStateSince]
-    /// Writes a region's observed states; returns the transitions (first observations included).
+    /// Writes a region's observed states; returns the transitions (first observations included, and
+    /// a transition to `SaleStateResolver.absent` for a flavor or AZ no longer listed).
     func recordSaleStates(region: String, states: [SaleKey: String], at now: Date) async throws -> [SaleTransition]
     /// Transitions at or after `since` (of `region`, or of all), the newest `limit`, oldest first.
     func saleTransitions(region: String?, since: Date?, limit: Int) async throws -> [SaleTransition]
