@@ -53,6 +53,7 @@ extension SimulatedRegion {
                 json.field("pending_transitions", events.count)
                 json.field("jobs", jobs.count)
                 json.field("requests_logged", requestLogEnd)
+                json.field("sub_job_failures_injected", subJobFailuresInjected.values.reduce(0, +))
                 json.key("projects")
                 json.array { json in
                     for id in projects.keys.sorted() {
@@ -93,7 +94,7 @@ extension SimulatedRegion {
         case ("GET", ["faults"]):
             return try encodable(faults)
         case ("PUT", ["faults"]):
-            faults = try JSONDecoder().decode(SimFaults.self, from: Data(request.body.isEmpty ? Array("{}".utf8) : request.body))
+            setFaults(try JSONDecoder().decode(SimFaults.self, from: Data(request.body.isEmpty ? Array("{}".utf8) : request.body)))
             throttleBuckets.removeAll()
             return try encodable(faults)
         case ("POST", ["jobs", "stick"]):

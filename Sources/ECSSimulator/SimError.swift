@@ -58,6 +58,21 @@ public struct SimError: Error, Sendable, Equatable {
     static let apiFlowControl = SimError(429, "Common.1503", "Api flow control Error because too many APIs are being executed. Try again later.")
     static let unavailable = SimError(503, "Common.0001", "Service unavailable. Try again later.")
 
+    /// The `fail_reason` of a sub-job failed with `code`: the code's error message of seed A.2
+    /// for the codes a start/stop sub-job can fail with, else a generic sentence naming the code.
+    static func subJobFailureMessage(code: String) -> String {
+        switch code {
+        case busy.code: return busy.message
+        case locked.code: return locked.message
+        case invalidState.code: return invalidState.message
+        case "Ecs.0226": return "Failed to start."
+        case "Ecs.0227": return "Failed to reboot."
+        case "Ecs.0611": return "Batch operation failed."
+        case systemException.code: return systemException.message
+        default: return "The sub-job failed (\(code))."
+        }
+    }
+
     /// An AK/SK signature failure at the gateway.
     static func signature(_ reason: String) -> SimError {
         SimError(401, "APIGW.0301", "Incorrect IAM authentication information: \(reason)", shape: .gateway)

@@ -99,6 +99,12 @@ extension SimulatedRegion {
                 subJob.end = time
                 subJob.errorCode = rejection.code
                 subJob.failReason = rejection.message
+            } else if let code = injectedSubJobFailure(of: operation, serverId: serverId) {
+                // Partial failure (fault injection): this server's start/stop does not happen.
+                subJob.status = "FAIL"
+                subJob.end = time
+                subJob.errorCode = code
+                subJob.failReason = SimError.subJobFailureMessage(code: code)
             } else {
                 toBegin.append((serverId, subJobs.count))
             }

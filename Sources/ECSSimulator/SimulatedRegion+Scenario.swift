@@ -24,6 +24,17 @@ public struct SimFaults: Sendable, Codable, Equatable {
     public var throttleBurst = 10.0
     /// How throttled calls are answered: `429` (`Common.1503`) or `202` (`Common.0024`).
     public var throttleMode = "429"
+    /// Partial failure of batch start/stop jobs: the fraction (0…1) of the servers whose sub-job
+    /// fails at acceptance, leaving the server as it was. Which servers is a deterministic function
+    /// of the region's seed and the server id (``SimulatedRegion/subJobFaultDraw(serverId:)``).
+    public var failSubJobRate = 0.0
+    /// The error code of those sub-jobs; their `fail_reason` is the code's message of seed A.2.
+    public var failSubJobCode = "Ecs.0603"
+    /// Servers whose start/stop sub-job fails whatever the rate.
+    public var failSubJobServers: [String] = []
+    /// The fault fails one server's sub-jobs at most this many times (0 = every time), so a retry
+    /// after the code's wait succeeds. Counting restarts when a `failSubJob*` setting changes.
+    public var failSubJobTimes = 1
 
     public init() {}
 
@@ -42,6 +53,25 @@ public struct SimFaults: Sendable, Codable, Equatable {
         throttleRequestsPerSecond = try c.decodeIfPresent(Double.self, forKey: .throttleRequestsPerSecond)
         throttleBurst = try c.decodeIfPresent(Double.self, forKey: .throttleBurst) ?? defaults.throttleBurst
         throttleMode = try c.decodeIfPresent(String.self, forKey: .throttleMode) ?? defaults.throttleMode
+        failSubJobRate = try c.decodeIfPresent(Double.self, forKey: .failSubJobRate) ?? defaults.failSubJobRate
+        failSubJobCode = try c.decodeIfPresent(String.self, forKey: .failSubJobCode) ?? defaults.failSubJobCode
+        failSubJobServers = try c.decodeIfPresent([String].self, forKey: .failSubJobServers) ?? defaults.failSubJobServers
+        failSubJobTimes = try c.decodeIfPresent(Int.self, forKey: .failSubJobTimes) ?? defaults.failSubJobTimes
+        guard (0...1).contains(failSubJobRate) else {
+            throw DecodingError.dataCorruptedError(forKey: .failSubJobRate, in: c, debugDescription: "failSubJobRate must lie in 0...1")
+        }
+        guard failSubJobTimes >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .failSubJobTimes, in: c, debugDescription: "failSubJobTimes must be 0 (every time) or more")
+        }
+        guard !failSubJobCode.isEmpty else {
+            throw DecodingError.dataCorruptedError(forKey: .failSubJobCode, in: c, debugDescription: "failSubJobCode must not be empty")
+        }
+    }
+
+    /// True when the sub-job fault settings differ (the per-server counts then start afresh).
+    func subJobFaultDiffers(from other: SimFaults) -> Bool {
+        failSubJobRate != other.failSubJobRate || failSubJobCode != other.failSubJobCode || failSubJobServers != other.failSubJobServers
+            || failSubJobTimes != other.failSubJobTimes
     }
 }
 
@@ -55,11 +85,43 @@ enum FaultDecision: Sendable, Equatable {
 extension SimulatedRegion {
     // MARK: Faults
 
-    /// Replaces the fault settings.
-    public func setFaults(_ newFaults: SimFaults) { faults = newFaults }
+    /// Replaces the fault settings. A change of the `failSubJob*` settings starts their per-server
+    /// counts afresh.
+    public func setFaults(_ newFaults: SimFaults) {
+        if newFaults.subJobFaultDiffers(from: faults) { subJobFailuresInjected.removeAll() }
+        faults = newFaults
+    }
 
     /// The current fault settings.
     public func currentFaults() -> SimFaults { faults }
+
+    /// The error code with which the `failSubJob*` fault fails `operation`'s sub-job on `serverId`,
+    /// or nil: only batch start and stop, a server named in `failSubJobServers` or drawn under
+    /// `failSubJobRate`, and at most `failSubJobTimes` times per server (counted here).
+    func injectedSubJobFailure(of operation: ServerStateModel.Operation, serverId: String) -> String? {
+        guard operation == .start || operation == .stop, faults.failSubJobRate > 0 || !faults.failSubJobServers.isEmpty else { return nil }
+        guard faults.failSubJobServers.contains(serverId) || subJobFaultDraw(serverId: serverId) < faults.failSubJobRate else { return nil }
+        let used = subJobFailuresInjected[serverId, default: 0]
+        if faults.failSubJobTimes > 0 && used >= faults.failSubJobTimes { return nil }
+        subJobFailuresInjected[serverId] = used + 1
+        return faults.failSubJobCode
+    }
+
+    /// A number in [0, 1) fixed by the region's seed and the server id (FNV-1a, then the SplitMix64
+    /// finaliser): a server fails under `failSubJobRate` r when its draw is below r, in every batch.
+    func subJobFaultDraw(serverId: String) -> Double {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var seed = configuration.seed
+        let bytes = withUnsafeBytes(of: &seed) { Array($0) } + Array(serverId.utf8)
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        hash = (hash ^ (hash >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        hash = (hash ^ (hash >> 27)) &* 0x94d0_49bb_1331_11eb
+        hash ^= hash >> 31
+        return Double(hash >> 11) / Double(1 << 53)
+    }
 
     /// Decides, for one API call, whether an injected fault applies.
     func faultDecision() -> FaultDecision {

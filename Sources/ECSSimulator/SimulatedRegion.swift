@@ -78,6 +78,8 @@ public actor SimulatedRegion {
     var stuckJobs: Set<String> = []
     /// Jobs whose sub-jobs fail, with the error code (fault injection).
     var failingJobs: [String: String] = [:]
+    /// Server id → start/stop sub-jobs the `failSubJob*` fault has failed (fault injection).
+    var subJobFailuresInjected: [String: Int] = [:]
     var requestLog: [SimRequestRecord] = []
     /// Entries dropped from the front of the log (so `since` indexes stay absolute).
     var requestLogDropped = 0

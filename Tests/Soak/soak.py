@@ -15,7 +15,9 @@ What it does (details in soak.sh):
     short loop intervals, two accounts (AK/SK and IAM password);
   * faults in phases, each followed by a bounded wait for every loop to pass again (the recovery
     time): 5xx bursts, 429 and 202 throttling, latency below and above the request timeout,
-    dropped connections, wrong credentials, IAM token revocation, SIGHUP with an invalid file, a
+    dropped connections, late delivery, sub-jobs failing with Ecs.0603 for part of a batch (a
+    boundary inside; the daemon must retry them after the code's wait), wrong credentials, IAM
+    token revocation, SIGHUP with an invalid file, a
     long API outage (10 minutes at SOAK_MINUTES>=15), and kill -9 of the daemon 0-500 ms after a
     BatchStopServers/BatchStartServers appears in the simulator's request log (and at random);
   * at the end: actions requested vs performed, servers stopped (or started) twice, intents without
@@ -310,6 +312,9 @@ class Soak:
         self.speed = env_float("SOAK_SIM_SPEED", 240)
         self.recovery_limit = env_float("SOAK_RECOVERY_LIMIT", 120)
         self.request_timeout = 3.0
+        self.schedule_interval = 10.0  # the schedule loop's interval in the generated configuration
+        self.boundary_grace = 3600.0  # auto_stop.boundary_grace in the generated configuration (1h)
+        self.subjob = None  # the sub-job failure phase's servers and figures
         self.checks = Checks()
         self.lock = threading.RLock()
         self.stop_flag = threading.Event()
@@ -465,11 +470,11 @@ class Soak:
             "loops:",
             "  quota: {interval: 5s, max_backoff: 15s}",
             "  stuck: {interval: 5s, max_backoff: 15s}",
-            "  schedule: {interval: 10s, max_backoff: 15s}",
+            f"  schedule: {{interval: {int(self.schedule_interval)}s, max_backoff: 15s}}",
             "  flavors: {interval: 10s, max_backoff: 15s}",
             "  maintenance: {interval: 10s, max_backoff: 15s}",
             "stuck: {job_deadline: 10m}",
-            "auto_stop: {max_stops_per_pass: 1000, max_starts_per_pass: 1000, batch_size: 1000, boundary_grace: 1h}",
+            f"auto_stop: {{max_stops_per_pass: 1000, max_starts_per_pass: 1000, batch_size: 1000, boundary_grace: {int(self.boundary_grace)}s}}",
             "schedules:",
         ]
         for name in SCHEDULES:
@@ -871,7 +876,7 @@ class Soak:
         say(f"schedules in {self.zone}: each starts every 4 min and stops 2 min after (offsets 0/1/2 min); boundaries every minute")
         say(f"daemon: {len(self.project_ids)} projects (p0..p{len(self.project_ids) - 2} AK/SK, p{len(self.project_ids) - 1} IAM password), "
             f"loops quota/stuck 5 s, schedule/flavors/maintenance 10 s, max_backoff 15 s, request_timeout {self.request_timeout:.0f} s, "
-            f"boundary_grace 1h; recovery limit {self.recovery_limit:.0f} s")
+            f"boundary_grace {self.boundary_grace:.0f} s; recovery limit {self.recovery_limit:.0f} s")
         for target in (self.watch_sim_log, self.watch_loops, self.watch_daemon, self.watch_random_kills):
             threading.Thread(target=target, daemon=True, name=target.__name__).start()
         self.start_daemon("first start")
@@ -919,6 +924,7 @@ class Soak:
         self.sleep(62)  # the last held calls go through
         phase["end"] = time.time()
         self.record_recovery(phase, "after the last held call", "late-delivery")
+        self.subjob_failure_phase()
         self.kill_armed = True
 
         def bad_credentials():
@@ -1048,6 +1054,155 @@ class Soak:
         self.settle()
         self.analyse()
 
+    # ------------------------------------------------------------------ partial batch failures
+    SUBJOB_CODE = "Ecs.0603"
+    SUBJOB_RATE = 0.3
+    SUBJOB_WAIT = 60.0  # the wait the API reference gives for Ecs.0603: "Try again 1 minute later."
+
+    def proxy_entries(self):
+        if not os.path.exists(self.proxy_records):
+            return []
+        with open(self.proxy_records) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def sim_job(self, project_id, job_id, tokens):
+        if project_id not in tokens:
+            tokens[project_id] = self.sim_token(project_id)
+        return get_json(f"{self.sim_url}/v1/{project_id}/jobs/{job_id}", headers={"X-Auth-Token": tokens[project_id] or ""}, timeout=10)
+
+    def subjob_failure_phase(self):
+        """Sub-jobs failing with Ecs.0603 for part of a batch: failSubJobRate 0.3 from 5 s before a
+        schedule boundary to 15 s after it (one batch per project and schedule acting there; each
+        server fails at most once, so the daemon's retry after the code's wait succeeds). Then every
+        server whose sub-job failed is watched until it is in its schedule's state or its window
+        closes: the code's wait + 3 schedule passes + 5 s after the failure (the daemon learns of the
+        failure from the job, waits, and acts on its next pass), within boundary_grace and before its
+        schedule's next boundary. Kills are off (random ones wait until after the phase): the phase
+        is about the retry."""
+        with self.lock:
+            postponed, self.random_kill_times = self.random_kill_times, []
+        now = time.time()
+        boundary = min(b[0] for name in SCHEDULES for b in self.boundaries[name] if b[0] > now + 8)
+        self.sleep(boundary - 5 - time.time())
+        faults = {"failSubJobRate": self.SUBJOB_RATE, "failSubJobCode": self.SUBJOB_CODE}
+        name = f"subjob-fail-{self.SUBJOB_CODE}-{self.SUBJOB_RATE:.0%}"
+        start = time.time()
+        say(f"phase {name}: {json.dumps(faults)} from 5 s before the boundary at {iso(boundary)} to 15 s after it")
+        self.sim_faults(faults)
+        self.sleep(boundary + 15 - time.time())
+        self.sim_faults({})
+        end = time.time()
+        window = min(self.boundary_grace, self.SUBJOB_WAIT + 3 * self.schedule_interval + 5)
+
+        # the servers whose sub-job failed with the code, from the jobs of the calls made meanwhile
+        tokens = {}
+        calls = [p for p in self.proxy_entries() if p.get("job_id") and p["action"] in ("stop", "start") and start - 1 <= p["t0"] <= end + 1]
+        failed = {}  # server -> {...}
+        phase_jobs = set()
+        for p in sorted(calls, key=lambda p: p["t0"]):
+            if p["job_id"] in phase_jobs:
+                continue  # a replay of the same X-Client-Token
+            phase_jobs.add(p["job_id"])
+            job = self.sim_job(p["project_id"], p["job_id"], tokens) or {}
+            for sj in job.get("entities", {}).get("sub_jobs", []):
+                server = sj.get("entities", {}).get("server_id")
+                if sj.get("status") != "FAIL" or sj.get("error_code") != self.SUBJOB_CODE or server in failed:
+                    continue
+                info = get_json(f"{self.sim_url}/_sim/projects/{p['project_id']}/servers/{server}") or {}
+                tags = dict(t.split("=", 1) for t in info.get("tags", []) if "=" in t)
+                schedule = tags.get("warden-schedule")
+                if schedule not in SCHEDULES:
+                    continue
+                failed_at = p["t1"]
+                last = max((b for b in self.boundaries[schedule] if b[0] <= failed_at), default=None)
+                nxt = min((b[0] for b in self.boundaries[schedule] if b[0] > failed_at), default=float("inf"))
+                failed[server] = {"project_id": p["project_id"], "action": p["action"], "job_id": p["job_id"], "schedule": schedule,
+                                  "boundary": last[0] if last else None, "failed_at": failed_at,
+                                  "want": "SHUTOFF" if last and last[1] == "stop" else "ACTIVE",
+                                  "deadline": min(failed_at + window, nxt - 1), "converged_at": None,
+                                  "fail_reason": sj.get("fail_reason"), "errorcode_message": sj.get("entities", {}).get("errorcode_message")}
+        say(f"  -> {name}: {len(phase_jobs)} stop/start jobs during the fault, {len(failed)} servers' sub-jobs failed with {self.SUBJOB_CODE}; "
+            f"watching them for up to {window:.0f} s each (the {self.SUBJOB_WAIT:.0f} s wait + 3 schedule passes + 5 s)")
+
+        # watch them until each is in its schedule's state or its window has closed
+        while not self.stop_flag.is_set():
+            now = time.time()
+            open_ = [s for s, f in failed.items() if f["converged_at"] is None and now <= f["deadline"]]
+            if not open_:
+                break
+            for server in open_:
+                f = failed[server]
+                info = get_json(f"{self.sim_url}/_sim/projects/{f['project_id']}/servers/{server}") or {}
+                if info.get("status") == f["want"] and not info.get("task_state"):
+                    f["converged_at"] = time.time()
+            self.sleep(2)
+        last_deadline = max([f["deadline"] for f in failed.values()] + [end])
+
+        # retries: a later accepted call of the same action naming the server, and its sub-job
+        later = [p for p in self.proxy_entries() if p.get("job_id") and p["action"] in ("stop", "start") and p["t0"] > start - 1]
+        for server, f in failed.items():
+            retry = next((p for p in sorted(later, key=lambda p: p["t0"])
+                          if p["action"] == f["action"] and server in p["servers"] and p["job_id"] != f["job_id"] and p["t0"] > f["failed_at"]), None)
+            f["retry_job"] = retry and retry["job_id"]
+            f["retry_after"] = retry and retry["t0"] - f["failed_at"]
+            if retry:
+                job = self.sim_job(retry["project_id"], retry["job_id"], tokens) or {}
+                f["retry_sub_status"] = next((sj.get("status") for sj in job.get("entities", {}).get("sub_jobs", [])
+                                              if sj.get("entities", {}).get("server_id") == server), None)
+        retried = [f for f in failed.values() if f["retry_job"]]
+        converged = [f for f in failed.values() if f["converged_at"] is not None]
+        self.subjob = {"name": name, "start": start, "end": end, "boundary": boundary, "window": window, "failed": failed,
+                       "until": last_deadline}
+        say(f"  -> {name}: servers failed {len(failed)}, retried {len(retried)}"
+            + (f" (first retry {min(f['retry_after'] for f in retried):.1f}-{max(f['retry_after'] for f in retried):.1f} s after the failure)" if retried else "")
+            + f", converged {len(converged)}/{len(failed)} within their window")
+        phase = {"name": name, "kind": "fault", "start": start, "end": end, "faults": faults}
+        with self.lock:
+            self.phases.append(phase)
+            self.random_kill_times = sorted(self.random_kill_times + postponed)
+        self.record_recovery(phase, "after the fault ended")
+
+    def analyse_subjob_phase(self, jobs, sub, twice, checks):
+        """Checks of the sub-job failure phase: every failed server converged within its window, and
+        no server in two accepted calls of one action for one boundary except the retry of a failed
+        sub-job (`twice`: the double-action detector's findings, which already let a FAILed sub-job
+        be retried)."""
+        ph = self.subjob
+        if ph is None:
+            checks.check(False, "the sub-job failure phase ran")
+            return
+        failed = ph["failed"]
+        say(f"-- {ph['name']} (boundary {iso(ph['boundary'])}, window {ph['window']:.0f} s after each failure)")
+        retried = [f for f in failed.values() if f["retry_job"]]
+        converged = [f for f in failed.values() if f["converged_at"] is not None]
+        by_action = collections.Counter(f["action"] for f in failed.values())
+        say(f"   servers failed {len(failed)} ({', '.join(f'{a} {n}' for a, n in sorted(by_action.items())) or '-'}), "
+            f"retried {len(retried)} (retry sub-jobs: {', '.join(f'{k} {v}' for k, v in sorted(collections.Counter(str(f.get('retry_sub_status')) for f in retried).items())) or '-'}), "
+            f"converged {len(converged)}")
+        if converged:
+            times = [f["converged_at"] - f["failed_at"] for f in converged]
+            say(f"   time from the failed sub-job to the schedule's state: median {statistics.median(times):.1f} s, max {max(times):.1f} s")
+        shapes = sum(1 for f in failed.values() if f["fail_reason"] and f["errorcode_message"] == f["fail_reason"])
+        checks.check(failed and shapes == len(failed),
+                     f"{ph['name']}: the fault failed part of the boundary's batches ({len(failed)} servers' sub-jobs FAIL {self.SUBJOB_CODE}, "
+                     f"{shapes} with fail_reason and entities.errorcode_message)")
+        for f in [f for f in failed.values() if f["converged_at"] is None][:5]:
+            server = next(s for s, g in failed.items() if g is f)
+            say(f"   not converged: {self.project_names.get(f['project_id'])} {server} ({f['schedule']}) wanted {f['want']} by "
+                f"{iso(f['deadline'])}; {'retried ' + format(f['retry_after'], '.1f') + ' s after the failure, sub-job ' + str(f.get('retry_sub_status')) if f['retry_job'] else 'never retried'}")
+        checks.check(failed and len(converged) == len(failed),
+                     f"{ph['name']}: every server whose sub-job failed ({len(failed)}) was in its schedule's state within "
+                     f"min(boundary_grace, {self.SUBJOB_WAIT:.0f} s wait + 3 passes + 5 s) = {ph['window']:.0f} s and before its next boundary "
+                     f"({len(converged)} were; {len(retried)} retried)")
+        window_jobs = {i for i, j in jobs.items() if ph["start"] - 1 <= j["t0"] <= ph["until"]}
+        phase_twice = {k: v for k, v in twice.items() if v & window_jobs}
+        for (action, server, schedule, boundary), ids in list(phase_twice.items())[:5]:
+            say(f"   {action} twice: {server} ({schedule} @ {boundary}) in jobs "
+                + ", ".join(f"{i[:12]} (sub-job {sub.get((i, server), ('?',))[0]})" for i in sorted(ids, key=lambda i: jobs[i]["t0"])))
+        checks.check(not phase_twice,
+                     f"{ph['name']}: no server in two accepted stop (or start) calls for the same boundary except the retry of a "
+                     f"failed sub-job ({len(phase_twice)} servers; must be 0)")
+
     def batch_kills(self):
         with self.lock:
             return sum(1 for k in self.kills if k["reason"] == "batch")
@@ -1096,7 +1251,10 @@ class Soak:
             time.sleep(2)
             now = time.time()
             latest = {name: max((b for b in self.boundaries[name] if b[0] <= now - 4), default=None) for name in SCHEDULES}
-            if any(now - b[0] < 6 for name in SCHEDULES for b in [latest[name]] if b):
+            # every boundary of the last 6 s, not only the latest ones counted above: a boundary of the
+            # last 4 s is in neither `latest` nor the next ones, and a snapshot then holds it against
+            # the boundary before (seen: 98 servers stopped at 13:38:00 judged against the 13:36 start)
+            if any(0 <= now - b[0] < 6 for name in SCHEDULES for b in self.boundaries[name]):
                 continue
             marks = self.read_marks()
             if marks is None:
@@ -1397,6 +1555,7 @@ class Soak:
             say(f"   B start: {n} servers: start job {first_job[:12]} then start job {second_job[:12]} with no stop in between")
         checks.check(not started_twice_a and not started_twice_b,
                      f"servers started twice: {len(started_twice_a)} by definition A, {len(started_twice_b)} by definition B; must be 0")
+        self.analyse_subjob_phase(jobs, sub, {**twice_a, **started_twice_a}, checks)
         for ps in self.person_starts:
             nxt_stop = next((b[0] for b in self.boundaries[ps["schedule"]] if b[0] > ps["t"] and b[1] == "stop"), float("inf"))
             early = [j for j in jobs.values() if j["action"] == "stop" and ps["server"] in j["servers"] and ps["t"] < j["t0"] < nxt_stop]

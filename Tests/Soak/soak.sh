@@ -25,7 +25,9 @@
 # 202 Common.0024; latency 1.5 s and 4.5 s (above the 3 s request timeout: the call is done but
 # the answer is lost); 30% dropped connections; late delivery (the proxy holds batch calls 60 s
 # before forwarding them, so the simulator carries a call out after the daemon gave up on it and
-# after the daemon's next pass); a restart with a wrong SK and a wrong IAM password, then the right
+# after the daemon's next pass); sub-jobs failing with Ecs.0603 for 30% of the servers of each batch
+# (failSubJobRate, from 5 s before a boundary to 15 s after it; each server fails once, so the retry
+# the daemon owes after the code's 60 s wait succeeds); a restart with a wrong SK and a wrong IAM password, then the right
 # ones; IAM token revocation x3; SIGHUP with an invalid file (x2) and a valid one;
 # a clean SIGTERM restart; one long-lived process through the API outage ('error' then 'drop',
 # with SIGHUPs and a revocation inside it) with RSS at equivalent idle points before and after
@@ -42,7 +44,11 @@
 # Checks at the end: recovery after every fault, enough kills, no unexpected exit, sd_notify,
 # SIGHUP counters (ecs_warden_config_reloads_total), IAM token refresh, every batch call carries a
 # journaled intent's token, servers stopped twice (0), servers started twice (0), journal intents
-# without an outcome (0), jobs followed to their end, final state converged, RSS growth <= 10%.
+# without an outcome (0), jobs followed to their end, final state converged, RSS growth <= 10%;
+# for the sub-job failure phase: every server whose sub-job failed in its schedule's state within
+# min(boundary_grace, 60 s + 3 schedule passes + 5 s) of the failure and before its next boundary,
+# and no server in two accepted stop (or start) calls of one boundary except the retry of a failed
+# sub-job (figures: servers failed, retried, converged).
 # Last line: "soak: N passed, N failed"; exit status non-zero on any failed check.
 set -uo pipefail
 
