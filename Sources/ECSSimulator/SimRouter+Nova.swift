@@ -5,7 +5,8 @@ import Foundation
 extension SimulatedRegion {
     func routeNova(_ context: APIContext, operation: inout String) throws(SimError) -> SimHTTPResponse {
         let request = context.request
-        let version = Microversion(headerValue: request.header("X-OpenStack-Nova-API-Version") ?? request.header("OpenStack-API-Version"))
+        let version = Microversion(
+            headerValue: faults.ignoreMicroversion ? nil : request.header("X-OpenStack-Nova-API-Version") ?? request.header("OpenStack-API-Version"))
         switch (request.method, context.segments) {
         case ("GET", ["servers", "detail"]):
             operation = "NovaListServersDetails"

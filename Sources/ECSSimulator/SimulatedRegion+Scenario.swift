@@ -35,6 +35,9 @@ public struct SimFaults: Sendable, Codable, Equatable {
     /// The fault fails one server's sub-jobs at most this many times (0 = every time), so a retry
     /// after the code's wait succeeds. Counting restarts when a `failSubJob*` setting changes.
     public var failSubJobTimes = 1
+    /// The Nova routes ignore the microversion header (as a proxy that strips it would): answers
+    /// take the base version, so server details come without `tags`.
+    public var ignoreMicroversion = false
 
     public init() {}
 
@@ -57,6 +60,7 @@ public struct SimFaults: Sendable, Codable, Equatable {
         failSubJobCode = try c.decodeIfPresent(String.self, forKey: .failSubJobCode) ?? defaults.failSubJobCode
         failSubJobServers = try c.decodeIfPresent([String].self, forKey: .failSubJobServers) ?? defaults.failSubJobServers
         failSubJobTimes = try c.decodeIfPresent(Int.self, forKey: .failSubJobTimes) ?? defaults.failSubJobTimes
+        ignoreMicroversion = try c.decodeIfPresent(Bool.self, forKey: .ignoreMicroversion) ?? defaults.ignoreMicroversion
         guard (0...1).contains(failSubJobRate) else {
             throw DecodingError.dataCorruptedError(forKey: .failSubJobRate, in: c, debugDescription: "failSubJobRate must lie in 0...1")
         }

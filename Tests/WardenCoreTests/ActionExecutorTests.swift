@@ -169,6 +169,35 @@ import Testing
         }
     }
 
+    /// Part of a batch fails (the simulator fails the sub-jobs of chosen servers with `Ecs.0603`):
+    /// only those are retried, after the wait, and every server ends stopped, none called twice
+    /// but the retried ones.
+    @Test func partOfABatchFailsAndOnlyThoseServersAreRetried() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            var ids: [String] = []
+            for index in 0..<6 { ids.append(await h.addServer("web-\(index)", tags: ["warden-schedule": "office"])) }
+            let failing = Set(ids.prefix(2))
+            await h.region.setFaults({ var f = SimFaults(); f.failSubJobServers = Array(failing); return f }())
+            let scheduler = AutoStopScheduler(context: h.context)
+            let follower = JobFollower(context: h.context)
+            _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
+            await h.settle()
+            _ = try await follower.reconcile(now: stopBoundary.addingTimeInterval(10))
+            let first = try #require(try await h.context.store.journal(kinds: [.intent]).first)
+            #expect(try await h.context.store.outcomes(of: first.seq).map(\.result) == [.accepted, .partial])
+            let retry = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(71))
+            #expect(retry.actions == 2)
+            let stops = await h.region.requests().filter { $0.operation == "BatchStopServers" }
+            #expect(stops.count == 2)
+            await h.settle()
+            _ = try await follower.reconcile(now: stopBoundary.addingTimeInterval(80))
+            for id in ids { #expect(await h.status(id) == "SHUTOFF") }
+            let intents = try await h.context.store.journal(kinds: [.intent])
+            #expect(Set(intents[1].servers) == failing)
+            #expect(try await h.context.store.outcomes(of: intents[1].seq).map(\.result) == [.accepted, .success])
+        }
+    }
+
     @Test func permanentFailureIsNotRetried() async throws {
         try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
             let id = await h.addServer("web-1", tags: ["warden-schedule": "office"])

@@ -75,6 +75,27 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
         }
     }
 
+    /// The reference: `tags` is absent when the microversion is not used. Such a listing must not be
+    /// read as "nothing is tagged": the part fails loudly and nothing is acted on in the project.
+    @Test func aListingWithoutTagsFailsLoudlyAndActsOnNothing() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let id = await h.addServer("web-1", tags: ["warden-schedule": "office"])
+            await h.region.setFaults({ var f = SimFaults(); f.ignoreMicroversion = true; return f }())
+            let scheduler = AutoStopScheduler(context: h.context)
+            await #expect(throws: WardenError.self) { _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1)) }
+            #expect(await h.operations().contains("BatchStopServers") == false)
+            #expect(try await h.events(action: "listing-without-tags").count == 1)
+            #expect(h.context.metrics.exposition().contains(#"ecs_warden_schedule_listing_errors{project="main",reason="listing_without_tags"} 1"#))
+            // Once the tags come back, the boundary (still within its grace) is acted on.
+            await h.region.setFaults(SimFaults())
+            let healed = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(60))
+            #expect(healed.actions == 1)
+            await h.settle()
+            #expect(await h.status(id) == "SHUTOFF")
+            #expect(!h.context.metrics.exposition().contains(#"ecs_warden_schedule_listing_errors{project="main""#))
+        }
+    }
+
     @Test func aServerStartedByHandAtNightStaysUpUnlessEnforced() async throws {
         for policy in [ManualActionPolicy.boundariesOnly, .enforce] {
             try await WardenHarness.with(settings: settings([officeHours(policy: policy)]), clockStart: monday) { h in
