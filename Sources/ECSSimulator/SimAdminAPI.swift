@@ -159,7 +159,9 @@ extension SimulatedRegion {
         case ("PUT", let s) where s.count == 5 && s[0] == "projects" && s[2] == "servers" && s[4] == "state":
             let body = try object(request)
             let taskState: String?? = body.keys.contains("task_state") ? .some(body["task_state"] as? String) : .none
-            try setServerState(projectId: s[1], serverId: s[3], vmState: body["vm_state"] as? String, taskState: taskState, locked: body["locked"] as? Bool)
+            try setServerState(
+                projectId: s[1], serverId: s[3], vmState: body["vm_state"] as? String, taskState: taskState, locked: body["locked"] as? Bool,
+                hostStatus: body["host_status"] as? String)
             return ok()
         case ("PUT", let s) where s.count == 3 && s[0] == "flavors" && s[2] == "sale":
             let body = try object(request)

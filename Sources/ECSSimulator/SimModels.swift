@@ -100,6 +100,8 @@ struct SimServer: Sendable {
     var vmState: String
     var taskState: String?
     var locked = false
+    /// `UP`, `DOWN`, `MAINTENANCE`, `UNKNOWN` or blank (the reference's values); set out of band.
+    var hostStatus = "UP"
     var created: Double {
         didSet { createdText = SimTime.format(created, .seconds) }
     }

@@ -162,7 +162,7 @@ extension SimulatedRegion {
                 json.field("OS-EXT-SRV-ATTR:user_data", nil as String?)
             }
             if version.atLeast(9) { json.field("locked", server.locked) }
-            if version.atLeast(16) { json.field("host_status", "UP") }
+            if version.atLeast(16) { json.field("host_status", server.hostStatus) }
             if version.atLeast(19) { json.field("description", server.description) }
             if version.atLeast(26) { json.field("tags", server.tags.map(\.novaString)) }
             if server.status == "ERROR" {
@@ -224,7 +224,7 @@ extension SimulatedRegion {
             json.field("OS-EXT-SRV-ATTR:root_device_name", "/dev/vda")
             json.field("OS-DCF:diskConfig", "MANUAL")
             json.field("hostId", FleetGenerator.hostId(for: server.ordinal))
-            json.field("host_status", "UP")
+            json.field("host_status", server.hostStatus)
             json.field("key_name", server.keyName)
             json.field("created", server.createdText)
             json.field("updated", server.updatedText)

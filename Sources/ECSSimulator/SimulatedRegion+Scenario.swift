@@ -187,8 +187,11 @@ extension SimulatedRegion {
 
     /// Changes a server's state out of band, as a person in the console would: the pending
     /// operation (if any) is abandoned.
-    public func setServerState(projectId: String, serverId: String, vmState: String?, taskState: String??, locked: Bool?) throws(SimError) {
+    public func setServerState(
+        projectId: String, serverId: String, vmState: String?, taskState: String??, locked: Bool?, hostStatus: String? = nil
+    ) throws(SimError) {
         guard var server = projects[projectId]?.servers[serverId] else { throw .serverMissing }
+        if let hostStatus { server.hostStatus = hostStatus }
         if let vmState { server.vmState = vmState.lowercased() }
         if let taskState { server.taskState = taskState.flatMap { $0.isEmpty ? nil : $0 } }
         if let locked { server.locked = locked }

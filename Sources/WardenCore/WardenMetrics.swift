@@ -18,6 +18,7 @@ public final class WardenMetrics: Sendable {
     let stuckJobs: GaugeFamily
     let stuckServers: GaugeFamily
     let stuckServerAge: GaugeFamily
+    let unhealthyServers: GaugeFamily
     let flavorSoldOut: GaugeFamily
     let scheduleServers: GaugeFamily
     let scheduleTagErrors: GaugeFamily
@@ -46,6 +47,9 @@ public final class WardenMetrics: Sendable {
         stuckServers = GaugeFamily(registry, "ecs_warden_stuck_servers", "Servers whose status and task_state have not changed for longer than their threshold.")
         stuckServerAge = GaugeFamily(
             registry, "ecs_warden_stuck_server_age_seconds", "Seconds each currently stuck server has been in its state (bounded set).")
+        unhealthyServers = GaugeFamily(
+            registry, "ecs_warden_unhealthy_servers",
+            "Servers whose details show a problem, by reason (status_error, status_unknown, host_down, host_maintenance, host_unknown, fault).")
         flavorSoldOut = GaugeFamily(registry, "ecs_warden_flavor_sold_out", "1 when the flavor is sold out (sellout, obt_sellout) in the AZ, else 0.")
         scheduleServers = GaugeFamily(registry, "ecs_warden_schedule_servers", "Servers carrying each schedule tag, by state.")
         scheduleTagErrors = GaugeFamily(

@@ -127,6 +127,31 @@ import Testing
         }
     }
 
+    /// ERROR, a host DOWN and a fault are in the details from the first pass on: reported at once,
+    /// once per episode (also after a restart), and once when they clear.
+    @Test func unhealthyServersAreReportedOncePerEpisode() async throws {
+        try await WardenHarness.with(clockStart: monday) { h in
+            let broken = await h.addServer("db-1")
+            let orphaned = await h.addServer("web-1")
+            await h.addServer("web-2")
+            try await h.region.setServerState(projectId: h.project, serverId: broken, vmState: "error", taskState: .some(nil), locked: nil)
+            try await h.region.setServerState(projectId: h.project, serverId: orphaned, vmState: nil, taskState: nil, locked: nil, hostStatus: "DOWN")
+            _ = try await StuckTaskDetector(context: h.context).reconcile(now: monday)
+            let detector = StuckTaskDetector(context: h.context)
+            _ = try await detector.reconcile(now: monday.addingTimeInterval(60))
+            let unhealthy = detector.snapshot().unhealthy
+            #expect(Set(unhealthy.map(\.serverId)) == [broken, orphaned])
+            #expect(Set(unhealthy.flatMap(\.problems).map(\.reason)) == ["status_error", "fault", "host_down"])
+            #expect(try await h.events(action: "server-unhealthy").count == 3)
+            let exposition = h.context.metrics.exposition()
+            #expect(exposition.contains(#"ecs_warden_unhealthy_servers{project="main",region="eu-west-0",reason="host_down"} 1"#))
+            try await h.region.setServerState(projectId: h.project, serverId: orphaned, vmState: nil, taskState: nil, locked: nil, hostStatus: "UP")
+            _ = try await detector.reconcile(now: monday.addingTimeInterval(120))
+            #expect(try await h.events(action: "server-healthy").count == 1)
+            #expect(detector.snapshot().unhealthy.map(\.serverId) == [broken])
+        }
+    }
+
     @Test func stuckJobIsReportedThenClosedWithPerServerOutcome() async throws {
         var rules = StuckRules()
         rules.defaultJobDeadline = 600

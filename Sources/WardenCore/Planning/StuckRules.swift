@@ -75,8 +75,8 @@ public struct StuckRules: Sendable, Equatable {
             age: max(0, now.timeIntervalSince(since)), threshold: threshold)
     }
 
-    /// True when the server is in a pair the rules watch.
+    /// True when the server is in a pair the rules watch, or unhealthy (`ServerHealth`).
     public func watches(_ server: Server) -> Bool {
-        threshold(status: server.status.rawValue, taskState: server.taskState) != nil
+        threshold(status: server.status.rawValue, taskState: server.taskState) != nil || !ServerHealth.problems(of: server).isEmpty
     }
 }

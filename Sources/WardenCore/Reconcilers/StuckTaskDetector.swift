@@ -41,10 +41,22 @@ public final class StuckTaskDetector: Reconciler {
         public var thresholdSeconds: Double
     }
 
+    /// A server whose details say something is wrong (`ServerHealth`), reported at once.
+    public struct UnhealthyServer: Sendable, Equatable, Codable {
+        public var project: String
+        public var region: String
+        public var serverId: String
+        public var name: String
+        public var status: String
+        public var hostStatus: String?
+        public var problems: [ServerHealth.Problem]
+    }
+
     /// What the last pass found.
     public struct Snapshot: Sendable, Equatable, Codable {
         public var jobs: [StuckJob] = []
         public var servers: [StuckServer] = []
+        public var unhealthy: [UnhealthyServer] = []
         public var watchedJobs = 0
     }
 
@@ -70,16 +82,19 @@ public final class StuckTaskDetector: Reconciler {
         failures += jobFailures
         let results = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
             do {
-                return Result<[StuckServer], PartFailure>.success(try await self.inspectServers(project, settings: settings, now: now))
+                return Result<ProjectFindings, PartFailure>.success(try await self.inspectServers(project, settings: settings, now: now))
             } catch {
                 return .failure(PartFailure(part: project.name, message: "\(error)"))
             }
         }
         var stuckServers: [StuckServer] = []
+        var unhealthy: [UnhealthyServer] = []
         var serverFailures = 0
         for result in results {
             switch result {
-            case .success(let found): stuckServers += found
+            case .success(let found):
+                stuckServers += found.stuck
+                unhealthy += found.unhealthy
             case .failure(let failure):
                 failures.append(failure)
                 serverFailures += 1
@@ -110,9 +125,17 @@ public final class StuckTaskDetector: Reconciler {
                 ([("project", server.project), ("region", server.region), ("server_id", server.serverId), ("status", server.status),
                   ("task_state", server.taskState ?? "")], server.ageSeconds)
             })
-        snapshotState.withLock { $0 = Snapshot(jobs: stuckJobs, servers: stuckServers, watchedJobs: watched) }
+        var unhealthyCounts: [String: (labels: [(String, String)], count: Double)] = [:]
+        for server in unhealthy {
+            for problem in server.problems {
+                let labels = [("project", server.project), ("region", server.region), ("reason", problem.reason)]
+                unhealthyCounts[labels.map(\.1).joined(separator: "/"), default: (labels, 0)].count += 1
+            }
+        }
+        metrics.unhealthyServers.replace(with: unhealthyCounts.values.map { ($0.labels, $0.count) })
+        snapshotState.withLock { $0 = Snapshot(jobs: stuckJobs, servers: stuckServers, unhealthy: unhealthy, watchedJobs: watched) }
         return ReconcileReport(
-            summary: "\(watched) jobs followed, \(stuckJobs.count) stuck; \(stuckServers.count) stuck servers", failures: failures)
+            summary: "\(watched) jobs followed, \(stuckJobs.count) stuck; \(stuckServers.count) stuck servers; \(unhealthy.count) unhealthy", failures: failures)
     }
 
     // MARK: Jobs
@@ -151,7 +174,13 @@ public final class StuckTaskDetector: Reconciler {
 
     // MARK: Servers
 
-    private func inspectServers(_ project: WardenProject, settings: WardenSettings, now: Date) async throws -> [StuckServer] {
+    /// One project's findings.
+    struct ProjectFindings: Sendable {
+        var stuck: [StuckServer] = []
+        var unhealthy: [UnhealthyServer] = []
+    }
+
+    private func inspectServers(_ project: WardenProject, settings: WardenSettings, now: Date) async throws -> ProjectFindings {
         let rules = settings.stuck
         // The schedule loop's reading of the last seconds when there is one: one listing of the fleet for both.
         let watched = try await context.inventory.servers(of: project, fresh: false, now: now, settings: settings).filter(rules.watches)
@@ -185,7 +214,39 @@ public final class StuckTaskDetector: Reconciler {
                 name, project: project.name, subject: serverId, action: "server-recovered", severity: "info", servers: [serverId],
                 message: "\(project.name): server \(serverId) is no longer stuck")
         }
-        return stuck
+        return ProjectFindings(stuck: stuck, unhealthy: await reportHealth(of: watched, project: project, now: now))
+    }
+
+    /// Servers the details call unhealthy: reported at once, each problem once per episode (also
+    /// across restarts), and once when it clears.
+    private func reportHealth(of servers: [Server], project: WardenProject, now: Date) async -> [UnhealthyServer] {
+        var found: [UnhealthyServer] = []
+        var current = Set<String>()
+        for server in servers {
+            let problems = ServerHealth.problems(of: server)
+            guard !problems.isEmpty else { continue }
+            found.append(
+                UnhealthyServer(
+                    project: project.name, region: project.region, serverId: server.id, name: server.name, status: server.status.rawValue,
+                    hostStatus: server.hostStatus, problems: problems))
+            for problem in problems {
+                let key = "health/\(project.name)/\(server.id)/\(problem.reason)"
+                current.insert(key)
+                if (try? await context.store.beginEpisode(key, loop: name, at: now)) ?? true {
+                    await context.event(
+                        name, project: project.name, subject: server.id, action: "server-unhealthy", severity: "warning", servers: [server.id],
+                        message: "\(project.name): server \(server.name) (\(server.id)): \(problem.detail)")
+                }
+            }
+        }
+        for key in (try? await context.store.endEpisodes(loop: name, prefix: "health/\(project.name)/", keeping: current)) ?? [] {
+            let parts = key.split(separator: "/").map(String.init)
+            let serverId = parts.count > 2 ? parts[2] : key
+            await context.event(
+                name, project: project.name, subject: serverId, action: "server-healthy", severity: "info", servers: [serverId],
+                message: "\(project.name): server \(serverId) no longer shows \(parts.last ?? "the problem")")
+        }
+        return found
     }
 
     /// An opt-in remedy, journaled like every action: intent before, outcome after. At most one per

@@ -31,6 +31,16 @@ public enum StuckRendering {
             }
             sections.append("STUCK SERVERS (\(snapshot.servers.count))\n" + servers.render(style))
         }
+        if !snapshot.unhealthy.isEmpty {
+            var unhealthy = TextTable([.init("PROJECT"), .init("NAME"), .init("STATUS"), .init("HOST"), .init("PROBLEMS"), .init("SERVER ID")])
+            for server in snapshot.unhealthy.sorted(by: { ($0.project, $0.name) < ($1.project, $1.name) }) {
+                unhealthy.add([
+                    .init(server.project), .init(server.name), .init(server.status, server.status == "ERROR" ? .red : nil), .init(server.hostStatus ?? "-"),
+                    .init(server.problems.map(\.detail).joined(separator: "; "), .red), .init(server.serverId),
+                ])
+            }
+            sections.append("UNHEALTHY SERVERS (\(snapshot.unhealthy.count))\n" + unhealthy.render(style))
+        }
         return sections.joined(separator: "\n\n")
     }
 }
