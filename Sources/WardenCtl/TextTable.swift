@@ -48,9 +48,17 @@ public struct TextTable: Sendable {
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.text.count) }
         }
-        // The last column takes what is left of the width (at least 10).
+        // The last column takes what is left of the width (at least 10); if that is not enough, the
+        // widest other columns give up characters too (never below their header or 6).
         let fixed = widths.dropLast().reduce(0, +) + 2 * (columns.count - 1)
         widths[widths.count - 1] = max(10, min(widths[widths.count - 1], style.width - fixed))
+        var total = widths.reduce(0, +) + 2 * (columns.count - 1)
+        while total > style.width {
+            let candidates = widths.indices.filter { widths[$0] > max(columns[$0].header.count, 6) }
+            guard let widest = candidates.max(by: { widths[$0] < widths[$1] }) else { break }
+            widths[widest] -= 1
+            total -= 1
+        }
         func line(_ cells: [Cell], header: Bool) -> String {
             var parts: [String] = []
             for (index, column) in columns.enumerated() {
