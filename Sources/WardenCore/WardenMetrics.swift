@@ -58,9 +58,9 @@ public final class WardenMetrics: Sendable {
             registry, "ecs_warden_schedule_listing_errors", "Projects whose server listing the scheduler refused, by reason (listing_without_tags): nothing is acted on there.")
         flavorChanges = CounterFamily(registry, "ecs_warden_flavor_state_changes_total", "Sale-state transitions observed per flavor and AZ.")
         scheduleActions = CounterFamily(
-            registry, "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result (success, failed, retrying, unknown, dry_run).")
+            registry, "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result (success, failed, retrying, capacity, unknown, dry_run).")
         remediationActions = CounterFamily(
-            registry, "ecs_warden_remediation_actions_total", "Stuck-server remedies per server, by action and result (success, failed, retrying, unknown, dry_run).")
+            registry, "ecs_warden_remediation_actions_total", "Stuck-server remedies per server, by action and result (success, failed, retrying, capacity, unknown, dry_run).")
         loopRuns = CounterFamily(registry, "ecs_warden_loop_runs_total", "Reconcile passes by loop and result (success, partial, error).")
         apiRequests = CounterFamily(registry, "ecs_warden_api_requests_total", "ECS API attempts by operation and outcome code.")
         loopLastSuccess = GaugeFamily(registry, "ecs_warden_loop_last_success_timestamp_seconds", "Unix time of each loop's last successful pass.")

@@ -198,6 +198,39 @@ import Testing
         }
     }
 
+    /// A start refused for lack of capacity (`Ecs.0319`) is retried after 2, then 4 minutes (a
+    /// growing wait), counted as `capacity`, and the server ends running once capacity is back.
+    @Test func aStartWithoutCapacityIsRetriedWithBackoffAndReportedAsCapacity() async throws {
+        let startBoundary = utc("2026-11-24T07:00:00Z")
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let id = await h.addServer("web-1", running: false, tags: ["warden-schedule": "office"])
+            let other = await h.addServer("web-2", running: false, tags: ["warden-schedule": "office"])
+            await h.region.setFaults({ var f = SimFaults(); f.failSubJobServers = [id]; f.failSubJobCode = "Ecs.0319"; f.failSubJobTimes = 2; return f }())
+            let scheduler = AutoStopScheduler(context: h.context)
+            let follower = JobFollower(context: h.context)
+            func pass(_ offset: TimeInterval) async throws -> ReconcileReport {
+                let report = try await scheduler.reconcile(now: startBoundary.addingTimeInterval(offset))
+                await h.settle()
+                _ = try await follower.reconcile(now: startBoundary.addingTimeInterval(offset + 5))
+                return report
+            }
+            let actions = [
+                try await pass(1).actions,  // both started; web-1 fails for lack of capacity
+                try await pass(100).actions,  // before 2 minutes: nothing
+                try await pass(130).actions,  // first retry: fails again
+                try await pass(300).actions,  // the second wait is 4 minutes: nothing
+                try await pass(380).actions,  // second retry: capacity is back
+            ]
+            #expect(actions == [2, 0, 1, 0, 1])
+            #expect(await h.status(other) == "ACTIVE")
+            #expect(await h.status(id) == "ACTIVE")
+            let exposition = h.context.metrics.exposition()
+            #expect(exposition.contains(#"ecs_warden_schedule_actions_total{schedule="office",action="start",result="capacity"} 2"#))
+            #expect(exposition.contains(#"ecs_warden_schedule_actions_total{schedule="office",action="start",result="success"} 2"#))
+            #expect(!exposition.contains(#"action="start",result="failed""#))
+        }
+    }
+
     @Test func permanentFailureIsNotRetried() async throws {
         try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
             let id = await h.addServer("web-1", tags: ["warden-schedule": "office"])

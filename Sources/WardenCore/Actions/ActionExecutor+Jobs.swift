@@ -73,7 +73,8 @@ extension ActionExecutor {
             return
         }
         let loop = LoopName(rawValue: intent.loop) ?? .schedule
-        let outcomes = Self.serverOutcomes(of: job, intentSeq: intentSeq, servers: intent.servers, now: now)
+        let depth = try await retryDepth(of: intent)
+        let outcomes = Self.serverOutcomes(of: job, intentSeq: intentSeq, servers: intent.servers, now: now, attempt: depth + 1)
         try await store.recordServerOutcomes(outcomes)
         let failed = outcomes.filter { $0.result == .failed }
         let succeeded = outcomes.count - failed.count
@@ -88,14 +89,19 @@ extension ActionExecutor {
                     : "job \(watched.jobId) failed for \(failed.count) of \(outcomes.count) servers: \(failedText.joined(separator: "; "))",
                 intentSeq: intentSeq))
         if let action = intent.action.flatMap(ServerAction.init(rawValue:)) {
-            // A retryable failure is counted as `retrying` while a retry remains; the retry's own
-            // outcome is counted when its job ends.
-            let depth = loop == .schedule ? try await retryDepth(of: intent) : Int.max
-            let retriesLeft = depth < context.settings.autoStop.failedSubJobRetries
-            let retrying = retriesLeft ? failed.filter { $0.retryAt != nil }.count : 0
-            count(loop, subject: intent.subject, action: action, .success, succeeded)
-            count(loop, subject: intent.subject, action: action, .retrying, retrying)
-            count(loop, subject: intent.subject, action: action, .failed, failed.count - retrying)
+            // A failure for lack of capacity is counted as `capacity`; another retryable one as
+            // `retrying` while a retry remains (the retry's own outcome is counted when its job
+            // ends); the rest as `failed`.
+            let limits = context.settings.autoStop
+            var results: [ActionMetricResult: Int] = [.success: succeeded]
+            for outcome in failed {
+                let failure = SubJobRetryRules.classify(outcome.errorCode)
+                let allowed = failure == .capacity ? limits.capacityRetries : limits.failedSubJobRetries
+                let result: ActionMetricResult =
+                    failure == .capacity ? .capacity : (loop == .schedule && outcome.retryAt != nil && depth < allowed ? .retrying : .failed)
+                results[result, default: 0] += 1
+            }
+            for (result, servers) in results { count(loop, subject: intent.subject, action: action, result, servers) }
         }
         if !failed.isEmpty {
             await context.event(
@@ -118,7 +124,7 @@ extension ActionExecutor {
 
     /// Each server's result from the job's sub-jobs; a server without a sub-job takes the job's
     /// own status. Pure.
-    static func serverOutcomes(of job: Job, intentSeq: Int64, servers: [String], now: Date) -> [ServerOutcome] {
+    static func serverOutcomes(of job: Job, intentSeq: Int64, servers: [String], now: Date, attempt: Int = 1) -> [ServerOutcome] {
         var subJobs: [String: Job] = [:]
         for sub in job.subJobs {
             if let id = sub.entities?.serverId, subJobs[id] == nil { subJobs[id] = sub }
@@ -130,7 +136,8 @@ extension ActionExecutor {
             }
             let code = source.errorCode ?? (subJobs[id] == nil ? nil : job.errorCode)
             return ServerOutcome(
-                intentSeq: intentSeq, serverId: id, result: .failed, errorCode: code, retryAt: SubJobRetryRules.retryAt(code: code, failedAt: now), at: now)
+                intentSeq: intentSeq, serverId: id, result: .failed, errorCode: code,
+                retryAt: SubJobRetryRules.retryAt(code: code, failedAt: now, attempt: attempt), at: now)
         }
     }
 

@@ -144,6 +144,9 @@ public enum ActionMetricResult: String, Sendable, CaseIterable {
     case failed
     /// The sub-job failed with a code worth retrying; the server is planned again after the code's wait.
     case retrying
+    /// The sub-job failed for lack of capacity for the flavor (`Ecs.0319`); retried with a growing
+    /// wait within the boundary's grace.
+    case capacity
     /// The call got no answer and its servers changed meanwhile: it may have been carried out.
     case unknown
     /// Journaled in dry-run, not sent.

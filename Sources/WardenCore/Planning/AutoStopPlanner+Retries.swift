@@ -22,7 +22,8 @@ extension AutoStopPlanner {
                 }
                 continue
             }
-            if naming.count > limits.failedSubJobRetries {
+            let allowed = SubJobRetryRules.classify(failure.errorCode) == .capacity ? limits.capacityRetries : limits.failedSubJobRetries
+            if naming.count > allowed {
                 plan.skip(
                     project, server, schedule, "retry_exhausted",
                     "its \(action.rawValue) failed with \(failure.errorCode ?? "-") \(naming.count) times; not retried again", counted: true)

@@ -33,10 +33,13 @@ public struct AutoStopLimits: Sendable, Equatable {
     /// A server whose sub-job failed with a retryable code (`Ecs.0603`, …) is planned again this
     /// many times at most, within the boundary's grace.
     public var failedSubJobRetries: Int
+    /// A server whose start failed for lack of capacity (`Ecs.0319`) is retried this many times at
+    /// most, after 2, 4, 8, 16… minutes, within the boundary's grace.
+    public var capacityRetries: Int
 
     public init(
         maxStopsPerPass: Int = 200, maxStartsPerPass: Int = 1000, batchSize: Int = 1000, boundaryGrace: TimeInterval = 3600, perMinuteLimit: Int = 1000,
-        failedSubJobRetries: Int = 1
+        failedSubJobRetries: Int = 1, capacityRetries: Int = 4
     ) {
         self.maxStopsPerPass = max(0, maxStopsPerPass)
         self.maxStartsPerPass = max(0, maxStartsPerPass)
@@ -44,6 +47,7 @@ public struct AutoStopLimits: Sendable, Equatable {
         self.boundaryGrace = boundaryGrace
         self.perMinuteLimit = min(max(1, perMinuteLimit), 1000)
         self.failedSubJobRetries = max(0, failedSubJobRetries)
+        self.capacityRetries = max(0, capacityRetries)
     }
 }
 
