@@ -23,6 +23,7 @@ public final class WardenMetrics: Sendable {
     let scheduleServers: GaugeFamily
     let scheduleTagErrors: GaugeFamily
     let scheduleListingErrors: GaugeFamily
+    let scheduleAtRisk: GaugeFamily
     private let flavorChanges: CounterFamily
     private let scheduleActions: CounterFamily
     private let remediationActions: CounterFamily
@@ -56,6 +57,9 @@ public final class WardenMetrics: Sendable {
             registry, "ecs_warden_schedule_tag_errors", "Servers left alone because of a bad schedule-related tag, by reason.")
         scheduleListingErrors = GaugeFamily(
             registry, "ecs_warden_schedule_listing_errors", "Projects whose server listing the scheduler refused, by reason (listing_without_tags): nothing is acted on there.")
+        scheduleAtRisk = GaugeFamily(
+            registry, "ecs_warden_schedule_at_risk",
+            "Servers due to start within the preflight lead whose start the API would refuse, by reason (flavor_sold_out, flavor_not_on_sale, flavor_gone, locked, server_error).")
         flavorChanges = CounterFamily(registry, "ecs_warden_flavor_state_changes_total", "Sale-state transitions observed per flavor and AZ.")
         scheduleActions = CounterFamily(
             registry, "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result (success, failed, retrying, capacity, unknown, dry_run).")

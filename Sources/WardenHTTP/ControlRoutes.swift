@@ -60,11 +60,22 @@ struct ControlRoutes {
             guard hours > 0, hours <= 24 * 31 else { throw APIError.badRequest("hours must be between 0 and 744") }
             let steps = try await backend.scheduler.preview(now: backend.context.clock.now(), hours: hours)
             let names = backend.scheduler.knownServerNames()
+            let risks = backend.scheduler.startsAtRisk()
+            func atRisk(_ batch: AutoStopPlan.Batch) -> [String: String] {
+                guard batch.action == .start else { return [:] }
+                let ids = Set(batch.serverIds)
+                var found: [String: String] = [:]
+                for risk in risks where risk.project == batch.project && risk.boundary == batch.boundary && ids.contains(risk.serverId) {
+                    found[risk.serverId] = found[risk.serverId].map { "\($0); \(risk.detail)" } ?? risk.detail
+                }
+                return found
+            }
             return try json(
                 .ok,
                 steps.map { step in
                     PlanStepView(
-                        at: step.at, batches: step.batches.map { BatchView($0, serverNames: $0.serverIds.map { names[$0] ?? "" }) },
+                        at: step.at,
+                        batches: step.batches.map { BatchView($0, serverNames: $0.serverIds.map { names[$0] ?? "" }, atRisk: atRisk($0)) },
                         skipped: step.skips.map { SkipView(project: $0.project, serverId: $0.serverId, schedule: $0.schedule, reason: $0.reason, detail: $0.detail) })
                 })
         }

@@ -72,8 +72,10 @@ public struct BatchView: Codable, Sendable, Equatable {
     public var retryOf: Int64?
     /// The servers' names, in the order of `servers` (empty where the plan did not know them).
     public var serverNames: [String]?
+    /// Servers of a start whose start is at risk (the start preflight): server id → why.
+    public var atRisk: [String: String]?
 
-    public init(_ batch: AutoStopPlan.Batch, serverNames: [String] = []) {
+    public init(_ batch: AutoStopPlan.Batch, serverNames: [String] = [], atRisk: [String: String] = [:]) {
         project = batch.project
         schedule = batch.schedule
         action = batch.action.rawValue
@@ -82,6 +84,7 @@ public struct BatchView: Codable, Sendable, Equatable {
         dryRun = batch.dryRun
         retryOf = batch.retryOf
         self.serverNames = serverNames.isEmpty ? nil : serverNames
+        self.atRisk = atRisk.isEmpty ? nil : atRisk
     }
 }
 

@@ -96,6 +96,34 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
         }
     }
 
+    /// Half an hour before a start boundary, a server whose flavor is sold out in its AZ (or that is
+    /// locked) is reported at risk: metric, event once, and the plan's batch names it.
+    @Test func serversDueToStartAreCheckedAgainstTheSaleStateAhead() async throws {
+        let startBoundary = utc("2026-11-24T07:00:00Z")
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let soldOut = await h.addServer("web-1", running: false, tags: ["warden-schedule": "office"])
+            let locked = await h.addServer("web-2", running: false, tags: ["warden-schedule": "office"])
+            let fine = await h.addServer("web-3", running: false, tags: ["warden-schedule": "office", "warden-ignore": "yes"])
+            try await h.region.setServerState(projectId: h.project, serverId: locked, vmState: nil, taskState: nil, locked: true)
+            // Seeded servers are in the region's first AZ.
+            try await h.region.setSaleState(flavorId: "s3.small.2", az: "eu-west-0a", state: "sellout")
+            _ = try await FlavorSaleTracker(context: h.context).reconcile(now: startBoundary.addingTimeInterval(-3600))
+            let scheduler = AutoStopScheduler(context: h.context)
+            // An hour ahead: outside the 30-minute lead.
+            _ = try await scheduler.reconcile(now: startBoundary.addingTimeInterval(-3600))
+            #expect(scheduler.startsAtRisk().isEmpty)
+            _ = try await scheduler.reconcile(now: startBoundary.addingTimeInterval(-1200))
+            let risks = scheduler.startsAtRisk()
+            #expect(Set(risks.map { "\($0.serverId)/\($0.reason)" }) == ["\(soldOut)/flavor_sold_out", "\(locked)/flavor_sold_out", "\(locked)/locked"])
+            #expect(!risks.contains { $0.serverId == fine })
+            #expect(risks.allSatisfy { $0.boundary == startBoundary })
+            let exposition = h.context.metrics.exposition()
+            #expect(exposition.contains(#"ecs_warden_schedule_at_risk{schedule="office",project="main",reason="flavor_sold_out"} 2"#))
+            _ = try await scheduler.reconcile(now: startBoundary.addingTimeInterval(-600))
+            #expect(try await h.events(action: "start-at-risk").count == 3)
+        }
+    }
+
     @Test func aServerStartedByHandAtNightStaysUpUnlessEnforced() async throws {
         for policy in [ManualActionPolicy.boundariesOnly, .enforce] {
             try await WardenHarness.with(settings: settings([officeHours(policy: policy)]), clockStart: monday) { h in

@@ -36,10 +36,13 @@ public struct AutoStopLimits: Sendable, Equatable {
     /// A server whose start failed for lack of capacity (`Ecs.0319`) is retried this many times at
     /// most, after 2, 4, 8, 16… minutes, within the boundary's grace.
     public var capacityRetries: Int
+    /// How long before a start boundary the servers due to start are checked against the sale
+    /// state of their flavor in their AZ (and the other reasons a start is refused).
+    public var startPreflight: TimeInterval
 
     public init(
         maxStopsPerPass: Int = 200, maxStartsPerPass: Int = 1000, batchSize: Int = 1000, boundaryGrace: TimeInterval = 3600, perMinuteLimit: Int = 1000,
-        failedSubJobRetries: Int = 1, capacityRetries: Int = 4
+        failedSubJobRetries: Int = 1, capacityRetries: Int = 4, startPreflight: TimeInterval = 1800
     ) {
         self.maxStopsPerPass = max(0, maxStopsPerPass)
         self.maxStartsPerPass = max(0, maxStartsPerPass)
@@ -48,6 +51,7 @@ public struct AutoStopLimits: Sendable, Equatable {
         self.perMinuteLimit = min(max(1, perMinuteLimit), 1000)
         self.failedSubJobRetries = max(0, failedSubJobRetries)
         self.capacityRetries = max(0, capacityRetries)
+        self.startPreflight = max(0, startPreflight)
     }
 }
 

@@ -2,6 +2,9 @@ import ECSAPI
 import Foundation
 
 extension AutoStopScheduler {
+    /// Servers due to start within the preflight lead whose start is at risk (the last pass's check).
+    public func startsAtRisk() -> [StartPreflight.AtRisk] { latestAtRisk.withLock { $0 } }
+
     /// Server id → name, from the scheduler's last listing (the tagged servers only).
     public func knownServerNames() -> [String: String] {
         var names: [String: String] = [:]

@@ -15,6 +15,8 @@ public final class AutoStopScheduler: Reconciler {
     let context: WardenContext
     let executor: ActionExecutor
     private let lastPlan = Mutex<AutoStopPlan?>(nil)
+    /// Servers due to start soon whose start is at risk (the last pass's check).
+    let latestAtRisk = Mutex<[StartPreflight.AtRisk]>([])
     /// The tagged servers of the last pass's reading, for the plan endpoint (which then lists nothing).
     let lastObserved = Mutex<[ProjectServers]>([])
     /// How long the last reading of every project took (sets how early to read before a boundary).
@@ -80,6 +82,7 @@ public final class AutoStopScheduler: Reconciler {
             observed: observed, settings: settings, now: now, calls: try await journaledCalls(since: now.addingTimeInterval(-settings.autoStop.boundaryGrace)))
         lastPlan.withLock { $0 = plan }
         await report(plan, observedProjects: observed.map(\.project))
+        await checkStartsAhead(observed: observed, settings: settings, projects: projects, now: now)
 
         if paused.withLock({ $0 }) && !plan.batches.isEmpty {
             // Paused during this pass: no call, and no boundary marked (a resume acts within the grace).
@@ -278,54 +281,5 @@ public final class AutoStopScheduler: Reconciler {
                 boundary: batch.boundary, retryOf: batch.retryOf,
                 description: "\(batch.action.rawValue) \(serverIds.count) servers of \(batch.schedule)\(boundaryText)\(retryText)", at: now),
             client: project.client, dryRun: batch.dryRun)
-    }
-
-    /// A project's reading that failed, and whether it failed for a listing without tags.
-    struct ReadFailure: Error {
-        var part: PartFailure
-        var listingWithoutTags: Bool
-    }
-
-    /// A listing without tags is reported loudly: an event once per episode and
-    /// `ecs_warden_schedule_listing_errors{reason="listing_without_tags"}`.
-    private func reportListingsWithoutTags(_ failures: [PartFailure], read: [String]) async {
-        context.metrics.scheduleListingErrors.replace(with: failures.map { ([("project", $0.part), ("reason", "listing_without_tags")], 1) })
-        for failure in failures {
-            if (try? await context.store.beginEpisode("listing-without-tags/\(failure.part)", loop: name, at: context.clock.now())) ?? true {
-                await context.event(name, project: failure.part, action: "listing-without-tags", severity: "critical", message: "\(failure.part): \(failure.message)")
-            }
-        }
-        for project in read { _ = try? await context.store.endEpisode("listing-without-tags/\(project)") }
-    }
-
-    /// Metrics and events of a plan: servers per schedule and state, tag errors.
-    private func report(_ plan: AutoStopPlan, observedProjects: [String]) async {
-        var series: [([(String, String)], Double)] = []
-        for (schedule, states) in plan.counts {
-            for (state, count) in states { series.append(([("schedule", schedule), ("state", state)], Double(count))) }
-        }
-        context.metrics.scheduleServers.replace(with: series)
-        var tagErrors: [String: Double] = [:]
-        var current = Set<String>()
-        for skip in plan.skips where skip.reason == "unknown_schedule" || skip.reason == "malformed_snooze" {
-            tagErrors["\(skip.project)\u{1F}\(skip.reason)", default: 0] += 1
-            // Once per episode, also across restarts: the store remembers what was reported.
-            let key = "tag-error/\(skip.project)/\(skip.serverId)/\(skip.reason)/\(skip.detail)"
-            current.insert(key)
-            if (try? await context.store.beginEpisode(key, loop: name, at: context.clock.now())) ?? true {
-                await context.event(
-                    name, project: skip.project, subject: skip.schedule, action: skip.reason, severity: "warning", servers: [skip.serverId],
-                    message: "\(skip.project): server \(skip.serverId) left alone: \(skip.detail)")
-            }
-        }
-        // Only the projects read in this pass: a project that could not be read says nothing.
-        for project in observedProjects {
-            _ = try? await context.store.endEpisodes(loop: name, prefix: "tag-error/\(project)/", keeping: current)
-        }
-        context.metrics.scheduleTagErrors.replace(
-            with: tagErrors.map { key, count in
-                let parts = key.split(separator: "\u{1F}").map(String.init)
-                return ([("project", parts[0]), ("reason", parts.count > 1 ? parts[1] : "")], count)
-            })
     }
 }

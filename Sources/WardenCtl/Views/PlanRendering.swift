@@ -21,6 +21,14 @@ public enum PlanRendering {
                 if let retry = batch.retryOf { detail += "  (retry of intent \(retry))" }
                 lines.append("  " + style.paint(action.padding(toLength: 6, withPad: " ", startingAt: 0), action == "STOP" ? .yellow : .green) + detail)
                 lines.append("        " + list(shown, width: style.width - 8))
+                if let risks = batch.atRisk, !risks.isEmpty {
+                    let nameOf = Dictionary(zip(batch.servers, shown).map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+                    lines.append("        " + style.paint("! \(risks.count) at risk:", .red))
+                    for (id, why) in risks.sorted(by: { $0.key < $1.key }) {
+                        let line = "          \(nameOf[id] ?? id): \(why)"
+                        lines.append(line.count > style.width ? String(line.prefix(style.width - 1)) + "…" : line)
+                    }
+                }
             }
         }
         let skipped = steps.first?.skipped ?? []

@@ -239,14 +239,15 @@ public enum ConfigLoader {
             snoozeUntil: tagsNode["snooze_until"].string(default: "warden-snooze-until") ?? "warden-snooze-until")
 
         let autoStop = root["auto_stop"]
-        autoStop.allowOnly(["max_stops_per_pass", "max_starts_per_pass", "batch_size", "boundary_grace", "per_minute_limit", "failed_subjob_retries", "capacity_retries"])
+        autoStop.allowOnly(["max_stops_per_pass", "max_starts_per_pass", "batch_size", "boundary_grace", "per_minute_limit", "failed_subjob_retries", "capacity_retries", "start_preflight"])
         let limits = AutoStopLimits(
             maxStopsPerPass: autoStop["max_stops_per_pass"].int(default: 200, range: 0...1_000_000),
             maxStartsPerPass: autoStop["max_starts_per_pass"].int(default: 1000, range: 0...1_000_000),
             batchSize: autoStop["batch_size"].int(default: 1000, range: 1...1000), boundaryGrace: autoStop["boundary_grace"].duration(default: 3600, range: 0...(7 * 86_400)),
             perMinuteLimit: autoStop["per_minute_limit"].int(default: 1000, range: 1...1000),
             failedSubJobRetries: autoStop["failed_subjob_retries"].int(default: 1, range: 0...10),
-            capacityRetries: autoStop["capacity_retries"].int(default: 4, range: 0...10))
+            capacityRetries: autoStop["capacity_retries"].int(default: 4, range: 0...10),
+            startPreflight: autoStop["start_preflight"].duration(default: 1800, range: 0...86_400))
 
         var schedules: [String: Schedule] = [:]
         for (name, node) in root["schedules"].entries {
