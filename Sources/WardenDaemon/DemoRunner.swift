@@ -65,10 +65,18 @@ public enum DemoRunner {
         let schedule = Schedule(
             name: "demo-evening", timeZone: zone,
             periods: [SchedulePeriod(days: .everyDay, start: nil, stop: MinuteOfDay(hour: stopParts.hour ?? 0, minute: stopParts.minute ?? 0))])
+        // A start time half an hour after the stop: the start preflight (30 min ahead) checks the
+        // servers due to start against the sale state of their flavor from the start.
+        let morning = boundary.addingTimeInterval(29 * 60)
+        let startParts = calendar.dateComponents([.hour, .minute], from: morning)
+        let morningSchedule = Schedule(
+            name: "demo-morning", timeZone: zone,
+            periods: [SchedulePeriod(days: .everyDay, start: MinuteOfDay(hour: startParts.hour ?? 0, minute: startParts.minute ?? 0), stop: nil)],
+            mode: .startOnly)
         var rules = StuckRules()
         rules.defaultJobDeadline = 20
         rules.taskStateThresholds["powering-off"] = 20
-        let settings = WardenSettings(schedules: [schedule.name: schedule], stuck: rules)
+        let settings = WardenSettings(schedules: [schedule.name: schedule, morningSchedule.name: morningSchedule], stuck: rules)
         let intervals: [LoopName: TimeInterval] = [.quota: 10, .stuck: 5, .schedule: 30, .jobs: 2, .flavors: 5, .maintenance: 3600]
         let loops = Dictionary(
             uniqueKeysWithValues: LoopName.allCases.map { ($0.rawValue, LoopTiming(interval: intervals[$0] ?? $0.defaultInterval, jitter: 0)) })
@@ -179,6 +187,24 @@ final class DemoScript: Service, Sendable {
         if let victim = servers.dropFirst(12).first {
             try? await region.setServerState(projectId: main, serverId: victim.id, vmState: "active", taskState: .some("powering-off"), locked: nil)
             say("server \(victim.name) is now stuck in task_state powering-off (status still ACTIVE)")
+        }
+        // Start preflight: three stopped servers of shop-dev are due to start at the demo-morning
+        // boundary, half an hour away; their flavor sells out in their AZ now.
+        let dev = runtime.context.projects.count > 1 ? runtime.context.projects[1].client : client
+        // Not s3.small.2, which the scenes below sell out and create servers of.
+        let devServers = ((try? await dev.serverDetails(ServerQuery(status: "ACTIVE")).collect()) ?? []).filter { $0.flavor?.id != "s3.small.2" }
+        // The most common (flavor, AZ) of shop-dev, so that several servers share the fate.
+        let groups = Dictionary(grouping: devServers) { "\($0.flavor?.id ?? "")\u{1F}\($0.availabilityZone ?? "")" }
+        if let largest = groups.values.max(by: { $0.count < $1.count }), let first = largest.first, let flavor = first.flavor?.id,
+            let zone = first.availabilityZone, projectIds.count > 1
+        {
+            let sameKind = largest.prefix(3)
+            for server in sameKind {
+                try? await region.setServerState(projectId: projectIds[1], serverId: server.id, vmState: "stopped", taskState: .some(nil), locked: nil)
+                try? await dev.addServerTags(serverId: server.id, tags: [ServerTag(key: "warden-schedule", value: "demo-morning")])
+            }
+            try? await region.setSaleState(flavorId: flavor, az: zone, state: "sellout")
+            say("flavor \(flavor) is now sold out in \(zone), where \(sameKind.count) stopped servers of shop-dev are due to start at the demo-morning boundary in 30 min: expect them reported at risk (ecs-warden ctl plan)")
         }
         try await sleep(10)
         try? await region.setSaleState(flavorId: "s3.small.2", az: "eu-west-0b", state: "sellout")

@@ -130,6 +130,18 @@ ctl_checks() {
     if ((rc == 3)); then pass "ctl status against nothing: exit 3 (unreachable)"; else fail "ctl status against a closed port: exit $rc, want 3"; fi
 }
 ctl_done=0
+# ctl plan once the scheduler has read the demo-morning servers and the flavor loop their sale
+# state (passes every 30 s and 5 s): the start half an hour ahead, its servers at risk.
+plan_checks() {
+    local out rc
+    out="$("$BIN" ctl plan --url "$control" 2>&1)" && rc=0 || rc=$?
+    if ((rc == 0)) && grep -q "at risk:" <<<"$out" && grep -q "START" <<<"$out"; then
+        pass "ctl plan: the demo-morning start with its servers at risk ($(grep -c 'is sold out' <<<"$out") named)"
+    else
+        fail "ctl plan: exit $rc, no start with servers at risk: $(head -c 600 <<<"$out")"
+    fi
+}
+plan_done=0
 
 # Scrape every SCRAPE_EVERY seconds until the demo exits (bounded: duration + 60 s); check the
 # process every 0.2 s, so the exit time and the time of the "demo duration reached" line are
@@ -144,6 +156,10 @@ while kill -0 "$demo_pid" 2>/dev/null && (($(date +%s) < deadline)); do
     if ((ctl_done == 0 && $(date +%s) - start >= 20)); then
         ctl_done=1
         if [[ -n $control && -n $token_file ]]; then ctl_checks; else fail "the demo printed no control API line with its token file"; fi
+    fi
+    if ((plan_done == 0 && $(date +%s) - start >= 50)); then
+        plan_done=1
+        [[ -n $control ]] && plan_checks
     fi
     if (($(now_ms) >= next_scrape)); then
         next_scrape=$(($(now_ms) + SCRAPE_EVERY * 1000))
@@ -199,11 +215,11 @@ value() {
 }
 
 timeline="$work/timeline"
-echo "#t quota_ratio stuck_jobs stuck_servers stops_ok stops_failed stopped sold_out changes" >"$timeline"
+echo "#t quota_ratio stuck_jobs stuck_servers stops_ok stops_failed stopped sold_out changes at_risk" >"$timeline"
 for f in "$work"/scrapes/*.prom; do
     [[ -e $f ]] || continue
     t=$(($(cat "${f%.prom}.time") - start))
-    printf '%s %s %s %s %s %s %s %s %s\n' "$t" \
+    printf '%s %s %s %s %s %s %s %s %s %s\n' "$t" \
         "$(value "$f" ecs_warden_quota_usage_ratio 'project="shop-prod"' 'resource="instances"')" \
         "$(value "$f" ecs_warden_stuck_jobs 'project="shop-prod"')" \
         "$(value "$f" ecs_warden_stuck_servers 'task_state="powering-off"')" \
@@ -211,7 +227,8 @@ for f in "$work"/scrapes/*.prom; do
         "$(value "$f" ecs_warden_schedule_actions_total 'schedule="demo-evening"' 'action="stop"' 'result="failed"')" \
         "$(value "$f" ecs_warden_schedule_servers 'schedule="demo-evening"' 'state="stopped"')" \
         "$(value "$f" ecs_warden_flavor_sold_out 'az="eu-west-0b"' 'flavor="s3.small.2"')" \
-        "$(value "$f" ecs_warden_flavor_state_changes_total 'az="eu-west-0b"' 'flavor="s3.small.2"')" >>"$timeline"
+        "$(value "$f" ecs_warden_flavor_state_changes_total 'az="eu-west-0b"' 'flavor="s3.small.2"')" \
+        "$(value "$f" ecs_warden_schedule_at_risk 'schedule="demo-morning"')" >>"$timeline"
 done
 # Columns: 1 t, 2 quota, 3 stuck jobs, 4 stuck servers, 5 stop ok, 6 stop failed, 7 stopped,
 # 8 sold out, 9 state changes.
@@ -289,6 +306,14 @@ else
     fail "flavor: ecs_warden_flavor_state_changes_total{az=\"eu-west-0b\",flavor=\"s3.small.2\"} did not increase during the run to at least 2; values: $(distinct 9)"
 fi
 
+# 6. start preflight: the demo-morning servers whose flavor sold out are reported at risk ahead of
+# their start boundary.
+if col 10 | awk '$2 != "-" && $2 + 0 >= 1 { ok = 1 } END { exit !ok }'; then
+    pass "start preflight: ecs_warden_schedule_at_risk{schedule=\"demo-morning\"} reported servers at risk ($(distinct 10))"
+else
+    fail "start preflight: ecs_warden_schedule_at_risk{schedule=\"demo-morning\"} never above 0; values: $(distinct 10)"
+fi
+
 # ------------------------------------------------------------------ exit, stdout, stderr
 # Exits 0 at --duration: the "demo duration reached" line about DURATION s after the start, and
 # the process gone within SHUTDOWN_MAX seconds of that line (a clean shutdown is quick).
@@ -319,6 +344,7 @@ expected=(
     "^demo: tagged 8 running servers warden-schedule=demo-evening"
     "^demo: started reboot job [0-9a-f]+ that will hang"
     "^demo: server .* is now stuck in task_state powering-off"
+    "^demo: flavor [a-z0-9.]+ is now sold out in eu-west-0[a-z], where [0-9]+ stopped servers of shop-dev are due to start"
     "^demo: flavor s3\.small\.2 is now sold out in eu-west-0b$"
     "^demo: created 3 servers in shop-prod"
     "^demo: flavor s3\.small\.2 is back on sale in eu-west-0b$"
