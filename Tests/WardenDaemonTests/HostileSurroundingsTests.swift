@@ -211,4 +211,158 @@ final class IdleConnections {
         if exited != nil { #expect(daemon.process.terminationStatus == 0, "\(daemon.stderr)") }
         await server.shutdown()
     }
+
+    /// Whether a size-limited tmpfs can be mounted here (root, and a kernel that lets us).
+    static let canMountTmpfs: Bool = {
+        let probe = FileManager.default.temporaryDirectory.appendingPathComponent("warden-mount-probe-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: probe) }
+        guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe]) == 0 else { return false }
+        return run("/bin/umount", [probe]) == 0
+    }()
+
+    @discardableResult
+    static func run(_ tool: String, _ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Writes zeros into `path` until the file system is full; returns the bytes written.
+    func fill(_ path: String) -> Int {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var total = 0
+        while true {
+            let written = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written <= 0 { break }
+            total += written
+        }
+        return total
+    }
+
+    /// The state directory on a full file system at a stop boundary: no stop call is made, the
+    /// daemon is not ready and says why (the store, the error), `ecs_warden_store_writable` is 0,
+    /// and the episode is one log line. Once space is freed: ready again, and the boundary is acted
+    /// on within its grace.
+    @Test(.timeLimit(.minutes(4)), .enabled(if: canMountTmpfs, "needs root to mount a size-limited tmpfs"))
+    func aFullStateFileSystemMeansNoCallAndNotReady() async throws {
+        guard FileManager.default.isExecutableFile(atPath: wardenBinary) else {
+            Issue.record("ecs-warden is not built at \(wardenBinary)")
+            return
+        }
+        let (region, server, ids) = try await simulator(serversPerProject: 6, scheduledShare: 1, schedules: ["boundary"])
+        let stateDir = directory.appendingPathComponent("state").path
+        try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+        try #require(Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", stateDir]) == 0, "cannot mount a tmpfs on \(stateDir)")
+        defer {
+            Self.run("/bin/umount", ["-l", stateDir])
+            try? FileManager.default.removeItem(at: directory)
+        }
+        var running: [String] = []
+        for id in await region.serverIds(projectId: ids[0]) where await region.inspectServer(projectId: ids[0], serverId: id)?.status == "ACTIVE" {
+            running.append(id)
+        }
+        try #require(!running.isEmpty, "the seeded fleet has no running server to stop")
+        // The stop boundary: the first whole minute at least 25 s ahead (UTC).
+        let now = Date().timeIntervalSince1970
+        let boundary = Date(timeIntervalSince1970: ((now + 25) / 60).rounded(.up) * 60)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? .gmt
+        let parts = calendar.dateComponents([.hour, .minute], from: boundary)
+        let stop = String(format: "%02d:%02d", parts.hour ?? 0, parts.minute ?? 0)
+        let metricsPort = freePort()
+        let controlPort = freePort()
+        let config = try writeConfig(
+            stateDir: stateDir, metricsPort: metricsPort, controlPort: controlPort, endpoint: server.endpoint, projectId: ids[0],
+            extra: """
+                schedules:
+                  boundary:
+                    timezone: UTC
+                    periods: [{days: every day, stop: "\(stop)"}]
+                """, scheduleInterval: "5s")
+        let daemon = try DaemonProcess(
+            arguments: ["run", "--config", config, "--log-level", "notice"], environment: environment, directory: directory, name: "full")
+        defer { daemon.finish() }
+        try daemon.start()
+        #expect(await daemon.notify.wait(for: "READY=1", timeout: 30) != nil, "not ready: \(daemon.stderr)")
+        let readyz = "http://127.0.0.1:\(metricsPort)/readyz"
+        #expect(await eventually(timeout: 30) { (try? await fetchStatus(readyz))?.status == 200 }, "never ready: \(daemon.stderr)")
+
+        // The CLI preview reads the daemon's store while the daemon runs.
+        let preview = Process()
+        preview.executableURL = URL(fileURLWithPath: wardenBinary)
+        preview.arguments = ["schedule", "preview", "--config", config, "--hours", "1"]
+        preview.environment = environment
+        let previewOutput = Pipe()
+        preview.standardOutput = previewOutput
+        preview.standardError = previewOutput
+        try preview.run()
+        let previewText = String(decoding: previewOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        preview.waitUntilExit()
+        #expect(preview.terminationStatus == 0, "schedule preview failed beside the daemon: \(previewText)")
+        #expect(previewText.contains("STOP  \(running.count) servers  schedule boundary"), "\(previewText)")
+
+        // Fill the state file system before the boundary.
+        let filler = (stateDir as NSString).appendingPathComponent("filler")
+        let filled = fill(filler)
+        print("filled the 8 MiB state file system with \(filled) bytes, \(boundary.timeIntervalSinceNow) s before the boundary")
+        #expect(boundary.timeIntervalSinceNow > 5, "the boundary came while filling")
+
+        // Past the boundary, and at least two passes that tried to act: not ready, naming the store.
+        var answer: (status: Int, body: String)?
+        let notReady = await eventually(timeout: max(0, boundary.timeIntervalSinceNow) + 30) {
+            answer = try? await fetchStatus(readyz)
+            return answer?.status == 503 && answer?.body.contains("the state store cannot be written") == true
+        }
+        #expect(notReady, "/readyz did not report the store: \(String(describing: answer)); \(daemon.stderr)")
+        #expect(answer?.body.contains("full") == true, "the error is not named: \(String(describing: answer))")
+        #expect(Date() >= boundary)
+        let partialPasses = #/ecs_warden_loop_runs_total\{loop="schedule",result="partial"\} (\d+)/#
+        var metrics = ""
+        let twoAttempts = await eventually(timeout: 30) {
+            metrics = (try? await fetch("http://127.0.0.1:\(metricsPort)/metrics")) ?? ""
+            return (metrics.firstMatch(of: partialPasses).flatMap { Int($0.1) } ?? 0) >= 2
+        }
+        #expect(twoAttempts, "fewer than two passes tried to act: \(metrics)")
+        #expect(metrics.contains("ecs_warden_store_writable 0"), "\(metrics)")
+        let stops = await region.requests().filter { $0.operation == "BatchStopServers" }
+        #expect(stops.isEmpty, "a stop call went out although its intent could not be journaled: \(stops)")
+        let unwritableLines = daemon.stderr.split(whereSeparator: \.isNewline).filter { $0.contains("the state store cannot be written") }
+        #expect(unwritableLines.count == 1, "expected one line for the episode: \(unwritableLines)")
+        print("while full: \(metrics.firstMatch(of: partialPasses).map { String($0.1) } ?? "?") passes without acting, \(stops.count) stop calls, /readyz \(answer?.status ?? 0): \(answer?.body ?? "")")
+
+        // Space again: ready, the gauge at 1, and the boundary acted on within its grace.
+        try FileManager.default.removeItem(atPath: filler)
+        let freed = Date()
+        var stopped: [String] = []
+        let acted = await eventually(timeout: 60) {
+            stopped = await region.requests().filter { $0.operation == "BatchStopServers" }.map(\.operation)
+            return !stopped.isEmpty
+        }
+        #expect(acted, "the boundary was not acted on after space was freed: \(daemon.stderr)")
+        print("stop call \(Date().timeIntervalSince(freed)) s after space was freed, \(Date().timeIntervalSince(boundary)) s after the boundary (grace 3600 s)")
+        #expect(Date().timeIntervalSince(boundary) < 3600)
+        #expect(await eventually(timeout: 30) { (try? await fetchStatus(readyz))?.status == 200 }, "not ready again: \(daemon.stderr)")
+        #expect(try await fetch("http://127.0.0.1:\(metricsPort)/metrics").contains("ecs_warden_store_writable 1"))
+        let stderr = daemon.stderr
+        #expect(stderr.split(whereSeparator: \.isNewline).filter { $0.contains("the state store can be written again") }.count == 1, "\(stderr)")
+        let stillStopping = await eventually(timeout: 30) {
+            var all = true
+            for id in running where await region.inspectServer(projectId: ids[0], serverId: id)?.status != "SHUTOFF" { all = false }
+            return all
+        }
+        #expect(stillStopping, "not every running server of the schedule was stopped")
+        #expect(await region.requests().filter { $0.operation == "BatchStopServers" }.count == 1, "stopped more than once")
+        kill(daemon.pid, SIGTERM)
+        #expect(await daemon.waitForExit(timeout: 15) != nil)
+        await server.shutdown()
+    }
 }
