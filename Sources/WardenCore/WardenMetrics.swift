@@ -30,6 +30,7 @@ public final class WardenMetrics: Sendable {
     private let loopRuns: CounterFamily
     private let apiRequests: CounterFamily
     private let loopLastSuccess: GaugeFamily
+    private let storeWritable: Gauge
     private let loopDurations: Mutex<[String: DurationHistogram]>
     private let apiDurations: Mutex<[String: DurationHistogram]>
 
@@ -70,6 +71,16 @@ public final class WardenMetrics: Sendable {
         loopLastSuccess = GaugeFamily(registry, "ecs_warden_loop_last_success_timestamp_seconds", "Unix time of each loop's last successful pass.")
         loopDurations = Mutex([:])
         apiDurations = Mutex([:])
+        storeWritable = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "ecs_warden_store_writable", unitName: "",
+                helpText: "1 while the journal can be appended to, 0 after an append failed (no mutating call is made; not ready)."))
+        storeWritable.set(to: 1.0)
+    }
+
+    /// Sets `ecs_warden_store_writable` (written by `StoreHealth`).
+    public func setStoreWritable(_ writable: Bool) {
+        storeWritable.set(to: writable ? 1.0 : 0.0)
     }
 
     /// Records a finished pass.

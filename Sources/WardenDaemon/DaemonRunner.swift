@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 import Logging
 import ServiceLifecycle
@@ -211,17 +212,34 @@ public enum DaemonRunner {
             return result
         }
         let backend = runtime.backend(token: token, reload: reload, started: { listeners.isOpen })
+        // Idle connections cannot use up the descriptors: each listener closes idle ones and caps
+        // how many are open, within what the descriptor limit leaves after a reserve.
+        let limits = configuration.listenerLimits
+        let descriptorLimit = ListenerLimits.descriptorLimit()
+        let cap = ListenerLimits.effectiveCap(configured: limits.maxConnections, listeners: listeners.expected.count, descriptorLimit: descriptorLimit)
+        if cap < limits.maxConnections, let descriptorLimit {
+            logger.warning(
+                "the descriptor limit (\(descriptorLimit)) leaves room for \(cap) connections per listener: listen.max_connections \(limits.maxConnections) lowered to \(cap)")
+        }
         let metricsApp = Application(
             router: WardenRoutes.metricsRouter(backend: backend),
-            configuration: .init(address: bindAddress(configuration.metricsListen), serverName: "ecs-warden"),
+            server: CappedHTTP1Channel.builder(limits: limits, cap: ConnectionCap(listener: "metrics", limit: cap, logger: logger)),
+            configuration: .init(
+                address: bindAddress(configuration.metricsListen), serverName: "ecs-warden",
+                availableConnectionsDelegate: MaximumAvailableConnections(ListenerLimits.acceptLimit(cap: cap), logger: logger)),
             onServerRunning: { channel in
+                await AcceptFailureReporter.install(on: channel, listener: "metrics", logger: logger)
                 listeners.bound("metrics")
                 onListening?("metrics", describe(channel.localAddress, fallback: configuration.metricsListen))
             }, logger: logger)
         let controlApp = Application(
             router: WardenRoutes.controlRouter(backend: backend),
-            configuration: .init(address: bindAddress(configuration.controlListen), serverName: "ecs-warden"),
+            server: CappedHTTP1Channel.builder(limits: limits, cap: ConnectionCap(listener: "control", limit: cap, logger: logger)),
+            configuration: .init(
+                address: bindAddress(configuration.controlListen), serverName: "ecs-warden",
+                availableConnectionsDelegate: MaximumAvailableConnections(ListenerLimits.acceptLimit(cap: cap), logger: logger)),
             onServerRunning: { channel in
+                await AcceptFailureReporter.install(on: channel, listener: "control", logger: logger)
                 listeners.bound("control")
                 onListening?("control", describe(channel.localAddress, fallback: configuration.controlListen))
             }, logger: logger)

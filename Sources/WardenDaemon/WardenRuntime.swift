@@ -21,6 +21,8 @@ public final class WardenRuntime: Sendable {
     public let scheduler: AutoStopScheduler
     public let jobs: JobFollower
     public let loops: [ReconcileLoop]
+    /// Whether the journal can be written (readiness, `ecs_warden_store_writable`).
+    public let storeHealth: StoreHealth
     let logger: Logger
     let environment: [String: String]
     let dryRunOverride: Bool
@@ -49,8 +51,11 @@ public final class WardenRuntime: Sendable {
         // so a pass waiting for a schedule boundary ends then without acting. The loops keep the
         // plain clock: their own waits end on graceful shutdown.
         let mutationGate = MutationGate()
+        // Every journal append goes through the health report: a store that cannot be written
+        // makes the daemon not ready, once per episode.
+        storeHealth = StoreHealth(location: store.location, metrics: metrics, logger: logger)
         context = WardenContext(
-            settings: settings, projects: projects, store: store, metrics: metrics, clock: ShutdownInterruptedClock(base: clock, gate: mutationGate),
+            settings: settings, projects: projects, store: HealthReportingStore(base: store, health: storeHealth), metrics: metrics, clock: ShutdownInterruptedClock(base: clock, gate: mutationGate),
             logger: logger, mutationGate: mutationGate)
         supervisor = Supervisor(clock: clock)
         quota = QuotaWatch(context: context)
@@ -128,9 +133,11 @@ public final class WardenRuntime: Sendable {
 
     /// What the HTTP layer needs.
     public func backend(token: String?, reload: @escaping @Sendable () async -> String?, started: @escaping @Sendable () -> Bool) -> ControlBackend {
-        ControlBackend(
+        var backend = ControlBackend(
             context: context, supervisor: supervisor, loops: loops, quota: quota, stuck: stuck, flavors: flavors, scheduler: scheduler, token: token,
             reload: reload, started: started, version: Self.version)
+        backend.storeHealth = storeHealth
+        return backend
     }
 
     /// Shuts the HTTP clients down.

@@ -19,6 +19,8 @@ public struct ControlBackend: Sendable {
     /// True once the configuration is loaded and the store open (loops checked separately).
     public var started: @Sendable () -> Bool
     public var version: String
+    /// Whether the journal can be written; nil when not tracked. Not ready while it cannot.
+    public var storeHealth: StoreHealth?
 
     public init(
         context: WardenContext, supervisor: Supervisor, loops: [ReconcileLoop], quota: QuotaWatch, stuck: StuckTaskDetector,
@@ -85,9 +87,11 @@ public enum WardenRoutes {
         router.get("/readyz") { _, _ -> Response in
             let started = backend.started()
             let loopsReady = await backend.supervisor.allReady()
-            let ready = started && loopsReady
+            let storeProblem = backend.storeHealth?.problem
+            let ready = started && loopsReady && storeProblem == nil
             var reasons: [String] = []
             if !started { reasons.append("configuration or store not ready") }
+            if let storeProblem { reasons.append(storeProblem) }
             if !loopsReady {
                 let stale = await backend.supervisor.statuses().filter { $0.lastSuccess == nil && !$0.paused }.map(\.name)
                 reasons.append("loops without a recent successful pass: \(stale.joined(separator: ", "))")

@@ -73,6 +73,8 @@ public struct DaemonConfiguration: Sendable {
     public var stateDirectory: String
     public var metricsListen: ListenAddress
     public var controlListen: ListenAddress
+    /// Idle timeout and connection cap of each listener.
+    public var listenerLimits = ListenerLimits()
     /// The bearer token for mutating control-API calls.
     public var controlToken: SecretSource?
     public var accounts: [AccountConfiguration]
@@ -136,7 +138,9 @@ public enum ConfigLoader {
         root.allowOnly(topLevelKeys)
         let stateDirectory = root["state_dir"].string(default: environment["STATE_DIRECTORY"] ?? "/var/lib/ecs-warden") ?? "/var/lib/ecs-warden"
         let listen = root["listen"]
-        listen.allowOnly(["metrics", "control", "control_token"])
+        listen.allowOnly(["metrics", "control", "control_token", "idle_timeout", "max_connections"])
+        let listenerLimits = ListenerLimits(
+            idleTimeout: listen["idle_timeout"].duration(default: 60, range: 1...3600), maxConnections: listen["max_connections"].int(default: 256, range: 1...65_536))
         let metricsListen = listenAddress(listen["metrics"], default: .tcp(host: "127.0.0.1", port: 9464))
         let controlListen = listenAddress(listen["control"], default: .tcp(host: "127.0.0.1", port: 9465))
         let controlToken = listen["control_token"].exists ? secret(listen["control_token"]) : nil
@@ -273,8 +277,8 @@ public enum ConfigLoader {
             dryRun: root["dry_run"].bool(default: false), tags: tags, schedules: schedules, autoStop: limits, quotaThresholds: thresholds,
             quotaOverrides: overrides, forecastWindow: quota["forecast_window"].duration(default: 7 * 86_400), stuck: rules)
         return DaemonConfiguration(
-            source: file, stateDirectory: stateDirectory, metricsListen: metricsListen, controlListen: controlListen, controlToken: controlToken,
-            accounts: accounts, regions: regions, projects: projects, settings: settings, loops: loops, retention: retention, logFormat: format,
+            source: file, stateDirectory: stateDirectory, metricsListen: metricsListen, controlListen: controlListen, listenerLimits: listenerLimits,
+            controlToken: controlToken, accounts: accounts, regions: regions, projects: projects, settings: settings, loops: loops, retention: retention, logFormat: format,
             logLevel: level)
     }
 
