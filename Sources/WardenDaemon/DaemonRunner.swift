@@ -83,6 +83,28 @@ struct Listener: Service {
     }
 }
 
+/// A service that must run until shutdown: if it returns while no shutdown is under way, that is
+/// logged as critical with its name and the daemon ends with an error (instead of a silent,
+/// successful-looking exit).
+struct EndsOnlyOnShutdown: Service {
+    struct EndedByItself: Error, CustomStringConvertible {
+        var name: String
+        var description: String { "the \(name) ended by itself" }
+    }
+
+    let name: String
+    let service: any Service
+    let logger: Logger
+
+    func run() async throws {
+        try await service.run()
+        guard Task.isShuttingDownGracefully || Task.isCancelled else {
+            logger.critical("the \(name) ended by itself; stopping the daemon with an error")
+            throw EndedByItself(name: name)
+        }
+    }
+}
+
 /// Runs a service only once every listener is bound (staged start: listeners, then loops). When
 /// the daemon shuts down or fails before that, the service never starts.
 struct AfterListeners: Service {
@@ -247,18 +269,19 @@ public enum DaemonRunner {
         // A listener that fails shuts the rest down gracefully (nothing else has started) and its
         // error ends `run()`. ServiceGroup stops services in reverse order: `ShutdownBeginning`
         // first, then the notifier (STOPPING=1), the extras, the loops, and the listeners last.
+        // Listeners, loops, the reload handler and the notifier run until shutdown: one that ends by
+        // itself is a bug, reported by name and turned into an error exit (systemd restarts).
+        func lasting(_ name: String, _ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
+            .init(service: EndsOnlyOnShutdown(name: name, service: service, logger: logger), failureTerminationBehavior: .gracefullyShutdownGroup)
+        }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(
-                service: Listener(kind: "metrics", address: configuration.metricsListen, server: metricsApp, gate: listeners),
-                failureTerminationBehavior: .gracefullyShutdownGroup),
-            .init(
-                service: Listener(kind: "control", address: configuration.controlListen, server: controlApp, gate: listeners),
-                failureTerminationBehavior: .gracefullyShutdownGroup),
-            .init(service: ReloadOnHangup { _ = await reload() }),
+            lasting("metrics listener", Listener(kind: "metrics", address: configuration.metricsListen, server: metricsApp, gate: listeners)),
+            lasting("control listener", Listener(kind: "control", address: configuration.controlListen, server: controlApp, gate: listeners)),
+            lasting("reload handler", ReloadOnHangup { _ = await reload() }),
         ]
-        services += runtime.loops.map { .init(service: AfterListeners(service: $0, gate: listeners)) }
+        services += runtime.loops.map { lasting("loop \($0.name)", AfterListeners(service: $0, gate: listeners)) }
         services += extraServices.map { .init(service: AfterListeners(service: $0, gate: listeners), successTerminationBehavior: .gracefullyShutdownGroup) }
-        services.append(.init(service: notifier))
+        services.append(lasting("systemd notifier", notifier))
         services.append(.init(service: ShutdownBeginning(gate: runtime.context.mutationGate, loops: runtime.loops)))
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = shutdownGrace
