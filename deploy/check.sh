@@ -111,7 +111,7 @@ GAUGES_COUNTERS = {
     "ecs_warden_flavor_sold_out", "ecs_warden_flavor_state_changes_total",
     "ecs_warden_schedule_servers", "ecs_warden_schedule_actions_total", "ecs_warden_schedule_tag_errors",
     "ecs_warden_schedule_listing_errors", "ecs_warden_schedule_at_risk", "ecs_warden_remediation_actions_total",
-    "ecs_warden_unhealthy_servers",
+    "ecs_warden_unhealthy_servers", "ecs_warden_store_writable",
     "ecs_warden_loop_runs_total", "ecs_warden_loop_last_success_timestamp_seconds",
     "ecs_warden_api_requests_total",
     "ecs_warden_build_info",
