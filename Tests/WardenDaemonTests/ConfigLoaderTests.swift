@@ -163,6 +163,21 @@ let repositoryRoot: URL = {
         #expect(chmod(directory.path, 0o700) == 0)
     }
 
+    /// Tag keys follow the API reference's rules for creating a tag (≤36 characters of A-Z a-z 0-9 - _
+    /// and CJK ideographs), and the three keys differ.
+    @Test func tagKeysFollowTheDocumentedCharset() {
+        let found = errors(
+            minimal + """
+                tags: {schedule: "warden.schedule", ignore: "an-ignore-key-that-is-longer-than-thirty-six", snooze_until: "warden.schedule"}
+                """)
+        #expect(found.contains { $0.field == "tags.schedule" && $0.message.contains("does not allow") })
+        #expect(found.contains { $0.field == "tags.ignore" && $0.message.contains("at most 36") })
+        #expect(found.contains { $0.field == "tags" && $0.message.contains("three different keys") })
+        #expect(ConfigLoader.tagKeyProblem("计划-schedule_1") == nil)
+        #expect(ConfigLoader.tagKeyProblem("warden-schedule") == nil)
+        #expect(ConfigLoader.tagKeyProblem("wärden") != nil)
+    }
+
     @Test func credentialNamesAndLoopbackHostsAreStrict() {
         let found = errors(
             """

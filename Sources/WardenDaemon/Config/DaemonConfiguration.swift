@@ -237,10 +237,16 @@ public enum ConfigLoader {
 
         let tagsNode = root["tags"]
         tagsNode.allowOnly(["schedule", "ignore", "snooze_until"])
+        func tagKey(_ field: String, _ fallback: String) -> String {
+            let node = tagsNode[field]
+            let key = node.string(default: fallback) ?? fallback
+            if let problem = Self.tagKeyProblem(key) { node.fail(problem) }
+            return key
+        }
         let tags = ScheduleTagKeys(
-            schedule: tagsNode["schedule"].string(default: "warden-schedule") ?? "warden-schedule",
-            ignore: tagsNode["ignore"].string(default: "warden-ignore") ?? "warden-ignore",
-            snoozeUntil: tagsNode["snooze_until"].string(default: "warden-snooze-until") ?? "warden-snooze-until")
+            schedule: tagKey("schedule", "warden-schedule"), ignore: tagKey("ignore", "warden-ignore"),
+            snoozeUntil: tagKey("snooze_until", "warden-snooze-until"))
+        if Set([tags.schedule, tags.ignore, tags.snoozeUntil]).count < 3 { tagsNode.fail("schedule, ignore and snooze_until must be three different keys") }
 
         let autoStop = root["auto_stop"]
         autoStop.allowOnly(["max_stops_per_pass", "max_starts_per_pass", "batch_size", "boundary_grace", "per_minute_limit", "failed_subjob_retries", "capacity_retries", "start_preflight"])
@@ -295,6 +301,19 @@ public enum ConfigLoader {
             node.fail("'\(host)' is not a loopback address: the listeners serve the control API and metrics on loopback only (use a unix socket or a proxy)")
         }
         return .tcp(host: host, port: port)
+    }
+
+    /// Why `key` cannot be a tag key, or nil. The API reference's rules for creating a tag (S1 §5.9.3,
+    /// T5-76): at most 36 characters of `A-Z a-z 0-9 - _` and `\u{4E00}-\u{9FFF}`; a key an operator
+    /// could never put on a server would make the scheduler wait for tags that never come.
+    static func tagKeyProblem(_ key: String) -> String? {
+        if key.isEmpty { return "a tag key cannot be empty" }
+        if key.count > 36 { return "'\(key)' is \(key.count) characters; the API allows tag keys of at most 36" }
+        let allowed = key.unicodeScalars.allSatisfy { scalar in
+            (0x4E00...0x9FFF).contains(scalar.value) || scalar == "-" || scalar == "_"
+                || (scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar)))
+        }
+        return allowed ? nil : "'\(key)' has characters the API does not allow in a tag key (A-Z a-z 0-9 - _ and CJK ideographs)"
     }
 
     /// `localhost`, `::1` or a literal IPv4 address in 127.0.0.0/8 (four numbers, the first 127):
