@@ -152,6 +152,36 @@ import Testing
         }
     }
 
+    /// An operation someone else started and that never finishes: the stuck server is reported with
+    /// its latest instance action — who, when, which request — read once per episode.
+    @Test func aStuckServerNamesTheOperationOthersStarted() async throws {
+        let start = Date()
+        try await WardenHarness.with(clockStart: start) { h in
+            let id = await h.addServer("web-1")
+            await h.region.setFaults({ var f = SimFaults(); f.stickNextJobs = 1; return f }())
+            // "A person in the console": a reboot outside the daemon, which hangs.
+            _ = try await h.context.projects[0].client.batchAction(.reboot(.soft), serverIds: [id])
+            let detector = StuckTaskDetector(context: h.context)
+            _ = try await detector.reconcile(now: start)
+            let mark = await h.logCount()
+            _ = try await detector.reconcile(now: start.addingTimeInterval(16 * 60))
+            let stuck = try #require(detector.snapshot().servers.first { $0.serverId == id })
+            let operation = try #require(stuck.operation)
+            #expect(operation.action == "reboot")
+            #expect(operation.unfinished)
+            #expect(operation.requestId.hasPrefix("req-"))
+            let event = try #require(try await h.events(action: "server-stuck").first)
+            #expect(event.message.contains("latest operation: reboot"))
+            // Read once per episode: the next pass makes no instance-action call.
+            let afterFirst = await h.operations(since: mark).filter { $0.contains("InstanceAction") }.count
+            #expect(afterFirst == 2)
+            let mark2 = await h.logCount()
+            _ = try await detector.reconcile(now: start.addingTimeInterval(17 * 60))
+            #expect(await h.operations(since: mark2).filter { $0.contains("InstanceAction") }.isEmpty)
+            #expect(detector.snapshot().servers.first?.operation == operation)
+        }
+    }
+
     @Test func stuckJobIsReportedThenClosedWithPerServerOutcome() async throws {
         var rules = StuckRules()
         rules.defaultJobDeadline = 600

@@ -16,6 +16,8 @@ public final class StuckTaskDetector: Reconciler {
     let context: WardenContext
     let executor: ActionExecutor
     private let snapshotState = Mutex<Snapshot>(Snapshot())
+    /// The latest operation of each stuck episode, read once per episode by this process.
+    private let operations = Mutex<[String: StuckOperation?]>([:])
 
     /// A job in INIT or RUNNING past its deadline.
     public struct StuckJob: Sendable, Equatable, Codable {
@@ -26,6 +28,26 @@ public final class StuckTaskDetector: Reconciler {
         public var source: String
         public var ageSeconds: Double
         public var deadlineSeconds: Double
+    }
+
+    /// The latest operation on a stuck server as its instance actions tell it (the API's only
+    /// record of operations started outside the daemon: a person in the console, another tool).
+    public struct StuckOperation: Sendable, Equatable, Codable {
+        public var action: String
+        public var requestId: String
+        public var userId: String?
+        public var startTime: String?
+        /// No event of it has finished.
+        public var unfinished: Bool
+        /// The first event that failed, when one did.
+        public var failedEvent: String?
+
+        /// `reboot by user u (req-1) at 2026-…: not finished`.
+        public var summary: String {
+            var text = "\(action) by \(userId.map { "user \($0)" } ?? "an unknown user") (\(requestId))\(startTime.map { " at \($0)" } ?? "")"
+            if let failedEvent { text += ": event \(failedEvent) failed" } else if unfinished { text += ": not finished" }
+            return text
+        }
     }
 
     /// A server past its threshold.
@@ -39,6 +61,8 @@ public final class StuckTaskDetector: Reconciler {
         public var since: Date
         public var ageSeconds: Double
         public var thresholdSeconds: Double
+        /// The latest operation on it (read once per stuck episode), when the API has one.
+        public var operation: StuckOperation?
     }
 
     /// A server whose details say something is wrong (`ServerHealth`), reported at once.
@@ -192,15 +216,18 @@ public final class StuckTaskDetector: Reconciler {
             guard let finding = rules.evaluate(server, firstSeen: firstSeen[server.id] ?? now, now: now), finding.stuck else { continue }
             let key = "server/\(project.name)/\(server.id)/\(finding.status)/\(finding.taskState ?? "")"
             stillStuck.insert(key)
+            let operation = await latestOperation(of: server, project: project, episode: key)
             stuck.append(
                 StuckServer(
                     project: project.name, region: project.region, serverId: server.id, name: server.name, status: finding.status,
-                    taskState: finding.taskState, since: finding.since, ageSeconds: finding.age, thresholdSeconds: finding.threshold))
+                    taskState: finding.taskState, since: finding.since, ageSeconds: finding.age, thresholdSeconds: finding.threshold,
+                    operation: operation))
             // Once per stuck episode, also across restarts.
             if (try? await context.store.beginEpisode(key, loop: name, at: now)) ?? true {
                 await context.event(
                     name, project: project.name, subject: server.id, action: "server-stuck", severity: "warning", servers: [server.id],
-                    message: "\(project.name): server \(server.name) (\(server.id)) has been \(finding.status)/\(finding.taskState ?? "-") for \(Int(finding.age)) s (threshold \(Int(finding.threshold)) s)")
+                    message: "\(project.name): server \(server.name) (\(server.id)) has been \(finding.status)/\(finding.taskState ?? "-") for \(Int(finding.age)) s (threshold \(Int(finding.threshold)) s)"
+                        + (operation.map { "; latest operation: \($0.summary)" } ?? ""))
                 if let taskState = finding.taskState, let remedy = rules.remediations[taskState] {
                     await remediate(project: project, server: server, remedy: remedy, stuckSince: finding.since, now: now, dryRun: settings.dryRun)
                 }
@@ -215,6 +242,33 @@ public final class StuckTaskDetector: Reconciler {
                 message: "\(project.name): server \(serverId) is no longer stuck")
         }
         return ProjectFindings(stuck: stuck, unhealthy: await reportHealth(of: watched, project: project, now: now))
+    }
+
+    /// The latest instance action of a stuck server, with its events: read once per episode (two
+    /// calls), so a fleet of stuck servers does not read every server's history every pass. A
+    /// failed read is retried at the next pass.
+    private func latestOperation(of server: Server, project: WardenProject, episode: String) async -> StuckOperation? {
+        if let known = operations.withLock({ $0[episode] }) { return known }
+        do {
+            let actions = try await project.client.instanceActions(serverId: server.id)
+            guard let latest = actions.max(by: { ($0.startTime ?? "") < ($1.startTime ?? "") }) else {
+                operations.withLock { $0[episode] = .some(nil) }
+                return nil
+            }
+            let detail = try await project.client.instanceAction(serverId: server.id, requestId: latest.requestId)
+            let events = detail.events ?? []
+            let failed = events.first { ($0.result ?? "").lowercased().contains("error") || ($0.result ?? "").lowercased().contains("fail") }
+            let operation = StuckOperation(
+                action: latest.action, requestId: latest.requestId, userId: latest.userId, startTime: latest.startTime,
+                unfinished: events.isEmpty ? detail.message == nil : events.contains { $0.finishTime == nil }, failedEvent: failed?.event)
+            operations.withLock { cache in
+                cache[episode] = .some(operation)
+                if cache.count > 10_000 { cache.removeAll() }
+            }
+            return operation
+        } catch {
+            return nil
+        }
     }
 
     /// Servers the details call unhealthy: reported at once, each problem once per episode (also

@@ -29,7 +29,12 @@ public enum StuckRendering {
                     .init(CtlTime.span(server.ageSeconds), .red), .init(CtlTime.span(server.thresholdSeconds)), .init(server.serverId),
                 ])
             }
-            sections.append("STUCK SERVERS (\(snapshot.servers.count))\n" + servers.render(style))
+            var section = "STUCK SERVERS (\(snapshot.servers.count))\n" + servers.render(style)
+            let operations = snapshot.servers.compactMap { server in server.operation.map { "  \(server.name): \($0.summary)" } }
+            if !operations.isEmpty {
+                section += "\nlatest operations:\n" + operations.map { $0.count > style.width ? String($0.prefix(style.width - 1)) + "…" : $0 }.joined(separator: "\n")
+            }
+            sections.append(section)
         }
         if !snapshot.unhealthy.isEmpty {
             var unhealthy = TextTable([.init("PROJECT"), .init("NAME"), .init("STATUS"), .init("HOST"), .init("PROBLEMS"), .init("SERVER ID")])
