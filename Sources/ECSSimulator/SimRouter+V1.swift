@@ -51,7 +51,8 @@ extension SimulatedRegion {
         }
     }
 
-    static let noSuchAPI = SimError(404, "Ecs.0000", "The requested API does not exist.")
+    /// A v1 path or method no API answers (404; see ``SimError/routeMissing``).
+    static let noSuchAPI = SimError.routeMissing
 
     // MARK: Jobs
 

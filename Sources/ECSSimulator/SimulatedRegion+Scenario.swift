@@ -12,7 +12,7 @@ public struct SimFaults: Sendable, Codable, Equatable {
     public var latencyMs = 0.0
     /// The fraction of API calls answered with `errorStatus`.
     public var errorRate = 0.0
-    /// 500 or 503.
+    /// 500 (with `Common.0001`, its status in seed A.2) or 503 (any other value; no A.2 code).
     public var errorStatus = 503
     /// The fraction of API calls whose connection is reset without an answer.
     public var dropRate = 0.0

@@ -1,0 +1,125 @@
+import ECSAPI
+import ECSSigning
+import Foundation
+import Testing
+
+@testable import ECSSimulator
+
+/// Where the simulator used to contradict the API reference (seed S1), it now follows it. Each
+/// test names the seed section it checks and fails on the simulator's old behaviour.
+///
+/// The calls go straight to `SimulatedRegion.handle(_:)` with an IAM token, so status, headers and
+/// body are seen exactly as the wire carries them.
+struct RawRegion {
+    let region: SimulatedRegion
+    let token: String
+
+    /// 2026-09-21T14:13:20Z.
+    static let start: Double = 1_790_000_000
+
+    static func make() async throws -> RawRegion {
+        let region = SimulatedRegion(
+            configuration: SimRegionConfiguration(accessKeys: [simAK: simSK], iamUsers: ["ops": "ops-password"], speed: 0, seed: 7, startTime: start))
+        _ = await FleetGenerator(projects: 1, serversPerProject: 0, seed: 7).populate(region, firstProjectIds: [simProject])
+        let auth: [String: Any] = [
+            "auth": [
+                "identity": ["methods": ["password"], "password": ["user": ["name": "ops", "password": "ops-password"]]],
+                "scope": ["project": ["id": simProject]],
+            ]
+        ]
+        let response = await region.handle(
+            SimHTTPRequest(method: "POST", path: "/v3/auth/tokens", body: Array(try JSONSerialization.data(withJSONObject: auth))))
+        let token = try #require(response.headers.first { $0.0 == "X-Subject-Token" }?.1)
+        return RawRegion(region: region, token: token)
+    }
+
+    /// One authenticated call: status and the JSON object of the body (empty when none).
+    func call(_ method: String, _ path: String, query: String = "", microversion: String? = nil, body: [String: Any]? = nil) async throws -> (
+        status: Int, json: [String: Any]
+    ) {
+        var headers: [SignableRequest.Header] = [.init("X-Auth-Token", token), .init("Host", "sim:1")]
+        if let microversion { headers.append(.init("X-OpenStack-Nova-API-Version", microversion)) }
+        let bytes = try body.map { Array(try JSONSerialization.data(withJSONObject: $0)) } ?? []
+        let response = await region.handle(SimHTTPRequest(method: method, path: path, rawQuery: query, headers: headers, body: bytes))
+        let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
+        return (response.status, json)
+    }
+
+    /// The ids of a listing answer.
+    static func ids(_ json: [String: Any]) -> [String] {
+        (json["servers"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+    }
+
+    func seed(_ name: String, created: Double, running: Bool = true) async -> String {
+        await region.seedServer(projectId: simProject, name: name, flavorId: "s3.small.2", running: running, created: created)
+    }
+}
+
+@Suite struct ReferenceBehaviourTests {
+    /// Seed S1 A.2: the HTTP status of every error code the simulator sends. An answer carrying an
+    /// A.2 code carries that code's status; nothing else is sent in the ECS `{"error": …}` shape.
+    static let a2Status: [String: Int] = [
+        "Ecs.0000": 400, "Ecs.0001": 400, "Ecs.0003": 403, "Ecs.0005": 400, "Ecs.0023": 400, "Ecs.0029": 400, "Ecs.0100": 400,
+        "Ecs.0114": 404, "Ecs.0118": 400, "Ecs.0319": 400, "Ecs.0603": 501, "Ecs.0605": 400, "Ecs.0614": 404, "Ecs.0905": 400,
+        "Ecs.0906": 400, "Ecs.0908": 400, "Ecs.0913": 400, "Ecs.0914": 400, "Ecs.0915": 400, "Common.0024": 202, "Common.0002": 400,
+        "Common.0011": 400, "Common.0013": 401, "Common.0001": 500, "Common.1503": 429,
+    ]
+
+    @Test func everyErrorCodeIsSentWithItsA2Status() {
+        let errors: [SimError] = [
+            .requestError, .quotaExceeded, .forbidden, .invalidParameter, .projectMismatch, .flavorMissing, .invalidState, .serverMissing,
+            .batchTooLarge, .flavorSoldOut, .busy, .locked, .batchServerMissing, .tooManyTags, .tagCharset, .duplicateTagKey, .tooManyToCreate,
+            .nameTooLong, .nameInvalid, .flowOverLimit, .emptyBody, .invalidJob, .invalidToken, .systemException, .apiFlowControl,
+            .unavailable, .routeMissing, SimulatedRegion.noSuchAPI,
+        ]
+        for error in errors {
+            if let status = Self.a2Status[error.code] {
+                #expect(error.httpStatus == status, "\(error.code) is sent with HTTP \(error.httpStatus); seed A.2 gives \(status)")
+            } else {
+                #expect(error.shape != .ecs, "\(error.code) (HTTP \(error.httpStatus)) is not an A.2 code but is sent in the ECS error shape")
+            }
+        }
+    }
+
+    /// Seed S1 §10.1 / A.1: 404 "The server cannot find the page requested." The old answer was
+    /// 404 with `Ecs.0000`, a code A.2 gives HTTP 400 ("Request error").
+    @Test func anUnknownV1RouteIsA404WithoutAnA2Code() async throws {
+        let sim = try await RawRegion.make()
+        for (method, path) in [
+            ("GET", "/v1/\(simProject)/cloudservers/no/such/api"), ("GET", "/v1/\(simProject)/no-such-family"),
+            ("DELETE", "/v1/\(simProject)/cloudservers/limits"), ("GET", "/v1/\(simProject)/jobs"),
+        ] {
+            let (status, json) = try await sim.call(method, path)
+            #expect(status == 404, "\(method) \(path)")
+            #expect(json["error_code"] as? String == "APIGW.0101", "\(method) \(path): \(json)")
+            #expect(json["error"] == nil, "\(method) \(path): \(json)")
+        }
+        // The Nova routes keep the Nova fault shape.
+        let (status, json) = try await sim.call("GET", "/v2.1/\(simProject)/no-such-thing")
+        #expect(status == 404 && json["itemNotFound"] != nil)
+    }
+
+    /// Seed S1 A.2: `Common.0001` is HTTP 500. The old 503 answers carried `Common.0001` too.
+    @Test func common0001IsOnlySentWith500() async throws {
+        let sim = try await RawRegion.make()
+        var faults = SimFaults()
+        faults.errorRate = 1
+        faults.errorStatus = 500
+        await sim.region.setFaults(faults)
+        var (status, json) = try await sim.call("GET", "/v1/\(simProject)/cloudservers/limits")
+        #expect(status == 500)
+        #expect((json["error"] as? [String: Any])?["code"] as? String == "Common.0001")
+        faults.errorStatus = 503
+        await sim.region.setFaults(faults)
+        (status, json) = try await sim.call("GET", "/v1/\(simProject)/cloudservers/limits")
+        #expect(status == 503)
+        #expect(json["error"] == nil && json["error_code"] == nil, "503 with an A.2 code: \(json)")
+        #expect(json["error_msg"] is String)
+        faults = SimFaults()
+        faults.outage = "error"
+        await sim.region.setFaults(faults)
+        (status, json) = try await sim.call("GET", "/v2.1/\(simProject)/servers/detail")
+        #expect(status == 503)
+        #expect(json["error"] == nil && json["error_code"] == nil, "503 with an A.2 code: \(json)")
+    }
+}
