@@ -96,10 +96,12 @@ extension SimulatedRegion {
             throw .nova(400, "Invalid status value \(status).")
         }
         guard let project = projects[context.projectId] else { throw .forbidden }
-        var startIndex = 0
+        // Newest first (reverse order of created_at, seed S1 §6.2.4/§6.2.5): `order` is walked
+        // backwards, from the server before the marker.
+        var startIndex = project.order.count - 1
         if let marker = request.queryValue("marker") {
             guard let index = project.order.firstIndex(of: marker) else { throw .nova(400, "marker [\(marker)] not found") }
-            startIndex = index + 1
+            startIndex = index - 1
         }
         var json = JSONWriter(capacity: detail ? limit * 2800 + 256 : limit * 300 + 256)
         var written = 0
@@ -109,9 +111,9 @@ extension SimulatedRegion {
             json.key("servers")
             json.array { json in
                 var index = startIndex
-                while index < project.order.count {
+                while index >= 0 {
                     let id = project.order[index]
-                    index += 1
+                    index -= 1
                     guard let server = project.servers[id], filter.matches(server) else { continue }
                     if written == limit {
                         more = true

@@ -158,7 +158,8 @@ extension SimulatedRegion {
     // MARK: Listing
 
     /// `GET /v1/{project_id}/cloudservers/detail`: `offset` is a page number from 1, `limit` ≤ 1000
-    /// (default 25); `count` is the number of matches.
+    /// (default 25); `count` is the number of matches; newest first, as the Nova listing (not in the
+    /// seeds: the simulator's choice).
     func listCloudServers(_ context: APIContext) throws(SimError) -> SimHTTPResponse {
         _ = now()
         let request = context.request
@@ -175,7 +176,7 @@ extension SimulatedRegion {
             json.key("servers")
             json.array { json in
                 let first = (page - 1) * limit
-                for id in project.order {
+                for id in project.listingOrder {
                     guard let server = project.servers[id], filter.matches(server) else { continue }
                     if matched >= first && matched < first + limit { writeCloudServer(server, projectId: context.projectId, into: &json) }
                     matched += 1

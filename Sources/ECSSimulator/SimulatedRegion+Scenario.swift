@@ -272,8 +272,8 @@ extension SimulatedRegion {
         return (server.status, server.vmState, server.taskState, server.tags)
     }
 
-    /// The ids of a project's servers in listing order.
-    public func serverIds(projectId: String) -> [String] { projects[projectId]?.order ?? [] }
+    /// The ids of a project's servers in listing order: newest `created` first.
+    public func serverIds(projectId: String) -> [String] { projects[projectId].map { Array($0.listingOrder) } ?? [] }
 
     /// Adds a server directly (fleet generation and tests), already ACTIVE or SHUTOFF.
     @discardableResult

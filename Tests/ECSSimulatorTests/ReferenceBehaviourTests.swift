@@ -122,4 +122,42 @@ struct RawRegion {
         #expect(status == 503)
         #expect(json["error"] == nil && json["error_code"] == nil, "503 with an A.2 code: \(json)")
     }
+
+    /// Seed S1 §6.2.4 T6-31 / §6.2.5 T6-36 `sort_key`: "The default sorting order is the reverse
+    /// order of created_at." The old listings came oldest first (insertion order).
+    @Test func listingsAreNewestFirstByCreatedAt() async throws {
+        let sim = try await RawRegion.make()
+        let oldest = await sim.seed("oldest", created: RawRegion.start - 300)
+        let newest = await sim.seed("newest", created: RawRegion.start - 60)
+        let middle = await sim.seed("middle", created: RawRegion.start - 180)  // seeded last, created in between
+        let expected = [newest, middle, oldest]
+        for path in ["servers/detail", "servers"] {
+            let (status, json) = try await sim.call("GET", "/v2.1/\(simProject)/\(path)", microversion: "2.26")
+            #expect(status == 200)
+            #expect(RawRegion.ids(json) == expected, "\(path)")
+        }
+        // Marker paging walks the same order.
+        var paged: [String] = []
+        var marker: String?
+        for _ in 0..<5 {
+            let (_, json) = try await sim.call("GET", "/v2.1/\(simProject)/servers/detail", query: "limit=1" + (marker.map { "&marker=\($0)" } ?? ""))
+            let ids = RawRegion.ids(json)
+            paged += ids
+            guard json["servers_links"] != nil, let last = ids.last else { break }
+            marker = last
+        }
+        #expect(paged == expected)
+        // The v1 listing (not in the seeds) follows the Nova order; so does the inspection API.
+        let (_, v1) = try await sim.call("GET", "/v1/\(simProject)/cloudservers/detail")
+        #expect(RawRegion.ids(v1) == expected)
+        #expect(await sim.region.serverIds(projectId: simProject) == expected)
+        // A server created through the API is the newest.
+        let created = try await sim.region.createServers(
+            projectId: simProject,
+            spec: .init(
+                name: "fresh", flavorId: "s3.small.2", imageRef: FleetGenerator.imageId, availabilityZone: nil, count: 1, tags: [], metadata: [:],
+                description: "", keyName: nil))
+        let (_, after) = try await sim.call("GET", "/v2.1/\(simProject)/servers")
+        #expect(RawRegion.ids(after) == created.serverIds + expected)
+    }
 }
