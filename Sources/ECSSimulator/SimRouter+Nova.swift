@@ -91,9 +91,13 @@ extension SimulatedRegion {
         let request = context.request
         guard let limitValue = Int(request.queryValue("limit") ?? "25"), limitValue >= 0 else { throw .nova(400, "limit must be a positive integer.") }
         let limit = min(limitValue, 1000)
-        let filter = ServerFilter(request: request)
-        if let status = filter.status, version.atLeast(38), !Self.filterableStatuses.contains(status) {
-            throw .nova(400, "Invalid status value \(status).")
+        var filter = try ServerFilter(request: request)
+        // Seed S1 §6.2.4 T6-31 / §6.2.5 T6-36 `status`: a value outside the listed options gives an
+        // empty list in microversion 2.37 (and, the simulator's choice, below it) and HTTP 400 from
+        // 2.38 on.
+        if let status = filter.status, !Self.filterableStatuses.contains(status) {
+            if version.atLeast(38) { throw .nova(400, "Invalid status value \(status).") }
+            filter.matchesNothing = true
         }
         guard let project = projects[context.projectId] else { throw .forbidden }
         // Newest first (reverse order of created_at, seed S1 §6.2.4/§6.2.5): `order` is walked
@@ -152,9 +156,9 @@ extension SimulatedRegion {
         return .json(200, json)
     }
 
+    /// The `status` options of seed S1 §6.2.4 T6-31 / §6.2.5 T6-36, exactly.
     static let filterableStatuses: Set<String> = [
         "ACTIVE", "BUILD", "ERROR", "HARD_REBOOT", "MIGRATING", "REBOOT", "REBUILD", "RESIZE", "REVERT_RESIZE", "SHUTOFF", "VERIFY_RESIZE",
-        "DELETED", "SHELVED", "SHELVED_OFFLOADED", "PAUSED", "SUSPENDED", "SOFT_DELETED", "UNKNOWN",
     ]
 
     /// The operation history of a server, newest first; generated servers show their create.

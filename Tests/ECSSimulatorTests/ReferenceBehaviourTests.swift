@@ -160,4 +160,67 @@ struct RawRegion {
         let (_, after) = try await sim.call("GET", "/v2.1/\(simProject)/servers")
         #expect(RawRegion.ids(after) == created.serverIds + expected)
     }
+
+    /// Seed S1 §6.2.4 T6-31 / §6.2.5 T6-36 `status`: options ACTIVE, BUILD, ERROR, HARD_REBOOT,
+    /// MIGRATING, REBOOT, REBUILD, RESIZE, REVERT_RESIZE, SHUTOFF, VERIFY_RESIZE; "In microversion
+    /// 2.37, the system will return an empty list for the status field out of the preceding options.
+    /// In microversion 2.38 and later, the system will return error 400." The old simulator accepted
+    /// SHELVED, PAUSED, UNKNOWN, DELETED, … as filters at every microversion (and listed a SHELVED
+    /// server for `status=SHELVED`).
+    @Test func statusOutsideTheDocumentedOptionsIsEmptyThen400From238() async throws {
+        let sim = try await RawRegion.make()
+        let shelved = await sim.seed("shelved", created: RawRegion.start - 60)
+        let stopped = await sim.seed("stopped", created: RawRegion.start - 30, running: false)
+        try await sim.region.setServerState(projectId: simProject, serverId: shelved, vmState: "shelved", taskState: nil, locked: nil)
+        #expect(await sim.region.inspectServer(projectId: simProject, serverId: shelved)?.status == "SHELVED")
+        for status in ["SHELVED", "shelved", "UNKNOWN", "PAUSED", "DELETED", "NOT-A-STATUS"] {
+            for version in ["2.38", "2.60", "latest"] {
+                let (code, json) = try await sim.call("GET", "/v2.1/\(simProject)/servers/detail", query: "status=\(status)", microversion: version)
+                #expect(code == 400, "status=\(status) at \(version)")
+                #expect(json["badRequest"] != nil, "status=\(status) at \(version): \(json)")
+            }
+            for version in ["2.37", "2.26", nil] as [String?] {
+                let (code, json) = try await sim.call("GET", "/v2.1/\(simProject)/servers", query: "status=\(status)", microversion: version)
+                #expect(code == 200, "status=\(status) at \(version ?? "none")")
+                #expect(RawRegion.ids(json).isEmpty, "status=\(status) at \(version ?? "none")")
+            }
+        }
+        for version in ["2.37", "2.38"] {
+            let (code, json) = try await sim.call("GET", "/v2.1/\(simProject)/servers/detail", query: "status=SHUTOFF", microversion: version)
+            #expect(code == 200 && RawRegion.ids(json) == [stopped], "\(version)")
+        }
+    }
+
+    /// Seed S1 §6.2.4 T6-31 / §6.2.5 T6-36 `changes-since`: "CCYY-MM-DDThh:mm:ss+/-hh:mm", ECSs
+    /// "with statuses updated later than the timestamp". The old parser dropped the offset (and
+    /// ignored what it could not read); an equal time was included.
+    @Test func changesSinceHonoursTheOffsetAndIsStrictlyLater() async throws {
+        let sim = try await RawRegion.make()
+        // Updated at 2026-09-21T14:13:20Z.
+        let server = await sim.seed("web", created: RawRegion.start)
+        let cases: [(String, Bool)] = [
+            ("2026-09-21T14:43:20+01:00", true),  // 13:43:20Z, 30 min before
+            ("2026-09-21T13:43:20-01:00", false),  // 14:43:20Z, 30 min after
+            ("2026-09-21T14:13:19Z", true),
+            ("2026-09-21T14:13:20Z", false),  // not later than itself
+            ("2026-09-21T15:13:20+0100", false),  // the same instant, basic offset
+            ("2026-09-21T19:43:19.500+05:30", true),
+            ("2026-09-21T14:13:19", true),  // no zone: UTC
+        ]
+        for (since, included) in cases {
+            let query = "changes-since=" + since.replacingOccurrences(of: "+", with: "%2B")
+            for path in ["/v2.1/\(simProject)/servers/detail", "/v1/\(simProject)/cloudservers/detail"] {
+                let (status, json) = try await sim.call("GET", path, query: query)
+                #expect(status == 200, "\(path)?\(query)")
+                #expect(RawRegion.ids(json) == (included ? [server] : []), "\(path) changes-since=\(since)")
+            }
+        }
+        for bad in ["yesterday", "2026-09-21", "2026-09-21T14:13:20+1", "2026-13-01T00:00:00Z"] {
+            let (nova, novaJSON) = try await sim.call("GET", "/v2.1/\(simProject)/servers/detail", query: "changes-since=\(bad)")
+            #expect(nova == 400 && novaJSON["badRequest"] != nil, "changes-since=\(bad)")
+            let (v1, v1JSON) = try await sim.call("GET", "/v1/\(simProject)/cloudservers/detail", query: "changes-since=\(bad)")
+            #expect(v1 == 400 && (v1JSON["error"] as? [String: Any])?["code"] as? String == "Ecs.0005", "changes-since=\(bad)")
+        }
+    }
 }
+
