@@ -161,6 +161,9 @@ struct SimSubJob: Sendable {
     var end: Double?
     var errorCode: String?
     var failReason: String?
+    /// The sub-job started a transition of its server (false: answered at acceptance — already in
+    /// the wanted state, refused for its state, or failed by the `failSubJob*` fault).
+    var startedTransition = false
 }
 
 /// A simulated asynchronous job.
@@ -172,6 +175,8 @@ struct SimJob: Sendable {
     var subJobs: [SimSubJob]
     /// Until this time the job reports INIT.
     var initUntil: Double
+    /// Acceptance order within the region (jobs accepted in the same simulated instant).
+    var sequence = 0
 
     /// The parent status derived from the sub-jobs: INIT, RUNNING, SUCCESS or FAIL.
     func status(at now: Double) -> String {

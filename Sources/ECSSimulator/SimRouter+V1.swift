@@ -143,7 +143,10 @@ extension SimulatedRegion {
         } else {
             throw SimError.invalidParameter.with(message: "the body must hold one of os-start, os-stop, reboot.")
         }
-        if let replay = try replayed(context) { return replay }
+        // `X-Client-Token` is documented for creation only (seed S3); on these calls the replay is
+        // the simulator's assumption, which the `clientTokenReplay` fault turns off.
+        let replay = faults.clientTokenReplay
+        if replay, let replayed = try replayed(context) { return replayed }
         guard let servers = payload?["servers"] as? [[String: Any]] else {
             throw SimError.invalidParameter.with(message: "servers is required.")
         }
@@ -152,7 +155,7 @@ extension SimulatedRegion {
         let jobId = try batch(kind, projectId: context.projectId, serverIds: ids)
         var json = JSONWriter()
         json.object { json in json.field("job_id", jobId) }
-        return remember(context, .json(200, json))
+        return replay ? remember(context, .json(200, json)) : .json(200, json)
     }
 
     // MARK: Listing

@@ -224,3 +224,52 @@ struct RawRegion {
     }
 }
 
+/// The `clientTokenReplay` switch: `X-Client-Token` is documented for creation only (seed S3), so
+/// the replay on batch actions is the simulator's assumption; switched off, the token is ignored
+/// there.
+@Suite struct ClientTokenReplaySwitchTests {
+    @Test func withReplayOffARepeatedStopIsANewJobThatChangesNothing() async throws {
+        try await SimHarness.with(servers: 0) { sim in
+            let id = await sim.region.seedServer(projectId: simProject, name: "web", flavorId: "s3.small.2")
+            #expect(try await sim.admin(.GET, "faults").json["clientTokenReplay"] as? Bool == true)  // the default
+            #expect(try await sim.putFaults(["clientTokenReplay": false])["clientTokenReplay"] as? Bool == false)
+            let first = try await sim.client.batchAction(.stop(.soft), serverIds: [id], clientToken: "tok-1")
+            let again = try await sim.client.batchAction(.stop(.soft), serverIds: [id], clientToken: "tok-1")
+            #expect(first.jobId != again.jobId)  // carried out as a new request, not replayed
+            // The server is still stopping (task_state powering-off): the second stop is refused.
+            let refused = try await sim.finish(job: again.jobId)
+            #expect(refused.status == .fail)
+            #expect(refused.subJobs.first?.errorCode == "Ecs.0603")
+            #expect(try await sim.finish(job: first.jobId).status == .success)
+            #expect(await sim.region.inspectServer(projectId: simProject, serverId: id)?.status == "SHUTOFF")
+            // Once stopped, a third delivery succeeds at once without touching the server.
+            let third = try await sim.client.batchAction(.stop(.soft), serverIds: [id], clientToken: "tok-1")
+            #expect(try await sim.finish(job: third.jobId).status == .success)
+            let stops = await sim.region.subJobRecords(projectId: simProject, serverId: id)
+            #expect(stops.map(\.jobId) == [first.jobId, again.jobId, third.jobId])
+            #expect(stops.map(\.status) == ["SUCCESS", "FAIL", "SUCCESS"])
+            #expect(stops.map(\.startedTransition) == [true, false, false])
+            #expect(try await sim.client.instanceActions(serverId: id).filter { $0.action == "stop" }.count == 1)
+            // A token reused with another body is not refused either: it is just another call.
+            let start = try await sim.client.batchAction(.start, serverIds: [id], clientToken: "tok-1")
+            #expect(try await sim.finish(job: start.jobId).status == .success)
+            #expect(await sim.region.inspectServer(projectId: simProject, serverId: id)?.status == "ACTIVE")
+        }
+    }
+
+    @Test func replayOnIsTheDefaultAndCreationAlwaysReplays() async throws {
+        try await SimHarness.with(servers: 0) { sim in
+            let id = await sim.region.seedServer(projectId: simProject, name: "web", flavorId: "s3.small.2")
+            let first = try await sim.client.batchAction(.stop(.soft), serverIds: [id], clientToken: "tok-on")
+            #expect(try await sim.client.batchAction(.stop(.soft), serverIds: [id], clientToken: "tok-on").jobId == first.jobId)
+            _ = try await sim.putFaults(["clientTokenReplay": false])
+            let request = ServerCreateRequest(
+                name: "made", imageRef: FleetGenerator.imageId, flavorRef: "s3.small.2", vpcid: FleetGenerator.vpcId, subnetId: FleetGenerator.subnetId,
+                availabilityZone: "eu-west-0a")
+            let created = try #require(try await sim.client.createServers(request, clientToken: "tok-create"))
+            let replayed = try #require(try await sim.client.createServers(request, clientToken: "tok-create"))
+            #expect(created.jobId == replayed.jobId)
+            #expect(await sim.region.serverIds(projectId: simProject).count == 2)
+        }
+    }
+}
