@@ -54,9 +54,18 @@ public struct SimError: Error, Sendable, Equatable {
     static let emptyBody = SimError(400, "Common.0002", "The request body cannot be left blank.")
     static let invalidJob = SimError(400, "Common.0011", "Failed to query system tasks.")
     static let invalidToken = SimError(401, "Common.0013", "Invalid token.")
+    /// Seed A.2 gives `Common.0001` HTTP 500, and only 500.
     static let systemException = SimError(500, "Common.0001", "A system exception occurred. Try again later or contact customer service.")
     static let apiFlowControl = SimError(429, "Common.1503", "Api flow control Error because too many APIs are being executed. Try again later.")
-    static let unavailable = SimError(503, "Common.0001", "Service unavailable. Try again later.")
+    /// HTTP 503 (seed S1 §10.1: "The system is currently unavailable."). A.2 lists no error code
+    /// with 503, so none is invented: the simulator's choice is the gateway shape with `error_msg`
+    /// and `request_id` only (docs/simulator.md, assumptions).
+    static let unavailable = SimError(503, "", "Service unavailable. Try again later.", shape: .gateway)
+    /// A path (or method) no API answers: HTTP 404, "The server cannot find the page requested"
+    /// (seed S1 §10.1, A.1). No A.2 code means "no such API" (`Ecs.0000` is a 400 "Request error"),
+    /// so the simulator answers as the API gateway in front of the service would, with
+    /// `APIGW.0101` — an assumption, like `APIGW.0301` for authentication (docs/simulator.md).
+    static let routeMissing = SimError(404, "APIGW.0101", "The API does not exist or has not been published in the environment.", shape: .gateway)
 
     /// The `fail_reason` of a sub-job failed with `code`: the code's error message of seed A.2
     /// for the codes a start/stop sub-job can fail with, else a generic sentence naming the code.
@@ -106,7 +115,7 @@ public struct SimError: Error, Sendable, Equatable {
             }
         case .gateway:
             json.object { json in
-                json.field("error_code", code)
+                if !code.isEmpty { json.field("error_code", code) }
                 json.field("error_msg", message)
                 json.field("request_id", requestId)
             }

@@ -161,6 +161,9 @@ struct SimSubJob: Sendable {
     var end: Double?
     var errorCode: String?
     var failReason: String?
+    /// The sub-job started a transition of its server (false: answered at acceptance — already in
+    /// the wanted state, refused for its state, or failed by the `failSubJob*` fault).
+    var startedTransition = false
 }
 
 /// A simulated asynchronous job.
@@ -172,6 +175,8 @@ struct SimJob: Sendable {
     var subJobs: [SimSubJob]
     /// Until this time the job reports INIT.
     var initUntil: Double
+    /// Acceptance order within the region (jobs accepted in the same simulated instant).
+    var sequence = 0
 
     /// The parent status derived from the sub-jobs: INIT, RUNNING, SUCCESS or FAIL.
     func status(at now: Double) -> String {
@@ -213,7 +218,9 @@ struct SimProject: Sendable {
     var name: String
     var quota: SimQuota
     var servers: [String: SimServer] = [:]
-    /// Server ids in creation order (the listing order).
+    /// Server ids by ascending `created`, ties in insertion order. The server listings walk it
+    /// backwards: "The default sorting order is the reverse order of created_at" (seed S1 §6.2.4
+    /// T6-31, §6.2.5 T6-36, `sort_key`).
     var order: [String] = []
     var usedCores = 0
     var usedRAM = 0
@@ -225,8 +232,22 @@ struct SimProject: Sendable {
 
     mutating func insert(_ server: SimServer) {
         servers[server.id] = server
-        order.append(server.id)
+        guard let lastId = order.last, let last = servers[lastId], last.created > server.created else {
+            order.append(server.id)  // the usual case: the newest server
+            return
+        }
+        // Seeded with an older creation time: after every server created no later than it.
+        var low = 0
+        var high = order.count
+        while low < high {
+            let middle = (low + high) / 2
+            if (servers[order[middle]]?.created ?? 0) <= server.created { low = middle + 1 } else { high = middle }
+        }
+        order.insert(server.id, at: low)
     }
+
+    /// The server ids in listing order: newest `created` first (see ``order``).
+    var listingOrder: ReversedCollection<[String]> { order.reversed() }
 
     mutating func remove(_ id: String) {
         servers[id] = nil

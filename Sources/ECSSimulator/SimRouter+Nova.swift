@@ -91,15 +91,21 @@ extension SimulatedRegion {
         let request = context.request
         guard let limitValue = Int(request.queryValue("limit") ?? "25"), limitValue >= 0 else { throw .nova(400, "limit must be a positive integer.") }
         let limit = min(limitValue, 1000)
-        let filter = ServerFilter(request: request)
-        if let status = filter.status, version.atLeast(38), !Self.filterableStatuses.contains(status) {
-            throw .nova(400, "Invalid status value \(status).")
+        var filter = try ServerFilter(request: request)
+        // Seed S1 §6.2.4 T6-31 / §6.2.5 T6-36 `status`: a value outside the listed options gives an
+        // empty list in microversion 2.37 (and, the simulator's choice, below it) and HTTP 400 from
+        // 2.38 on.
+        if let status = filter.status, !Self.filterableStatuses.contains(status) {
+            if version.atLeast(38) { throw .nova(400, "Invalid status value \(status).") }
+            filter.matchesNothing = true
         }
         guard let project = projects[context.projectId] else { throw .forbidden }
-        var startIndex = 0
+        // Newest first (reverse order of created_at, seed S1 §6.2.4/§6.2.5): `order` is walked
+        // backwards, from the server before the marker.
+        var startIndex = project.order.count - 1
         if let marker = request.queryValue("marker") {
             guard let index = project.order.firstIndex(of: marker) else { throw .nova(400, "marker [\(marker)] not found") }
-            startIndex = index + 1
+            startIndex = index - 1
         }
         var json = JSONWriter(capacity: detail ? limit * 2800 + 256 : limit * 300 + 256)
         var written = 0
@@ -109,9 +115,9 @@ extension SimulatedRegion {
             json.key("servers")
             json.array { json in
                 var index = startIndex
-                while index < project.order.count {
+                while index >= 0 {
                     let id = project.order[index]
-                    index += 1
+                    index -= 1
                     guard let server = project.servers[id], filter.matches(server) else { continue }
                     if written == limit {
                         more = true
@@ -150,9 +156,9 @@ extension SimulatedRegion {
         return .json(200, json)
     }
 
+    /// The `status` options of seed S1 §6.2.4 T6-31 / §6.2.5 T6-36, exactly.
     static let filterableStatuses: Set<String> = [
         "ACTIVE", "BUILD", "ERROR", "HARD_REBOOT", "MIGRATING", "REBOOT", "REBUILD", "RESIZE", "REVERT_RESIZE", "SHUTOFF", "VERIFY_RESIZE",
-        "DELETED", "SHELVED", "SHELVED_OFFLOADED", "PAUSED", "SUSPENDED", "SOFT_DELETED", "UNKNOWN",
     ]
 
     /// The operation history of a server, newest first; generated servers show their create.

@@ -51,7 +51,8 @@ extension SimulatedRegion {
         }
     }
 
-    static let noSuchAPI = SimError(404, "Ecs.0000", "The requested API does not exist.")
+    /// A v1 path or method no API answers (404; see ``SimError/routeMissing``).
+    static let noSuchAPI = SimError.routeMissing
 
     // MARK: Jobs
 
@@ -142,7 +143,10 @@ extension SimulatedRegion {
         } else {
             throw SimError.invalidParameter.with(message: "the body must hold one of os-start, os-stop, reboot.")
         }
-        if let replay = try replayed(context) { return replay }
+        // `X-Client-Token` is documented for creation only (seed S3); on these calls the replay is
+        // the simulator's assumption, which the `clientTokenReplay` fault turns off.
+        let replay = faults.clientTokenReplay
+        if replay, let replayed = try replayed(context) { return replayed }
         guard let servers = payload?["servers"] as? [[String: Any]] else {
             throw SimError.invalidParameter.with(message: "servers is required.")
         }
@@ -151,13 +155,14 @@ extension SimulatedRegion {
         let jobId = try batch(kind, projectId: context.projectId, serverIds: ids)
         var json = JSONWriter()
         json.object { json in json.field("job_id", jobId) }
-        return remember(context, .json(200, json))
+        return replay ? remember(context, .json(200, json)) : .json(200, json)
     }
 
     // MARK: Listing
 
     /// `GET /v1/{project_id}/cloudservers/detail`: `offset` is a page number from 1, `limit` ≤ 1000
-    /// (default 25); `count` is the number of matches.
+    /// (default 25); `count` is the number of matches; newest first, as the Nova listing (not in the
+    /// seeds: the simulator's choice).
     func listCloudServers(_ context: APIContext) throws(SimError) -> SimHTTPResponse {
         _ = now()
         let request = context.request
@@ -166,7 +171,7 @@ extension SimulatedRegion {
         var page = Int(request.queryValue("offset") ?? "1") ?? -1
         guard page >= 0 else { throw SimError.invalidParameter.with(message: "offset must be a page number of 1 or more.") }
         page = max(page, 1)
-        let filter = ServerFilter(request: request)
+        let filter = try ServerFilter(request: request)
         guard let project = projects[context.projectId] else { throw .forbidden }
         var matched = 0
         var json = JSONWriter(capacity: limit * 2600 + 64)
@@ -174,7 +179,7 @@ extension SimulatedRegion {
             json.key("servers")
             json.array { json in
                 let first = (page - 1) * limit
-                for id in project.order {
+                for id in project.listingOrder {
                     guard let server = project.servers[id], filter.matches(server) else { continue }
                     if matched >= first && matched < first + limit { writeCloudServer(server, projectId: context.projectId, into: &json) }
                     matched += 1
@@ -373,17 +378,27 @@ struct ServerFilter {
     var tags: [String]
     var notTags: [String]
     var changesSince: Double?
+    /// Nothing matches (a Nova `status` outside the documented options below microversion 2.38).
+    var matchesNothing = false
 
-    init(request: SimHTTPRequest) {
+    /// An unparseable `changes-since` is refused with 400 `Ecs.0005` (a Nova fault on Nova routes).
+    init(request: SimHTTPRequest) throws(SimError) {
         status = request.queryValue("status").map { $0.uppercased() }
         name = request.queryValue("name")
         flavor = request.queryValue("flavor")
         tags = request.queryValue("tags").map { $0.split(separator: ",").map(String.init) } ?? []
         notTags = request.queryValue("not-tags").map { $0.split(separator: ",").map(String.init) } ?? []
-        changesSince = request.queryValue("changes-since").flatMap(Self.parseTime)
+        if let since = request.queryValue("changes-since") {
+            guard let time = Self.parseTime(since) else {
+                throw SimError.invalidParameter.with(
+                    message: "changes-since \(since) is not a time in the format CCYY-MM-DDThh:mm:ss+/-hh:mm (ISO 8601, e.g. 2018-01-17T03:03:32Z).")
+            }
+            changesSince = time
+        }
     }
 
     func matches(_ server: SimServer) -> Bool {
+        if matchesNothing { return false }
         if let status, server.status != status { return false }
         if let name, !server.name.contains(name) { return false }
         if let flavor, !server.flavorId.contains(flavor) { return false }
@@ -395,14 +410,70 @@ struct ServerFilter {
             let carried = Set(server.tags.map(\.novaString))
             if notTags.allSatisfy(carried.contains) { return false }
         }
-        if let changesSince, server.updated < changesSince { return false }
+        // "ECSs with statuses updated later than the timestamp" (seed S1 §6.2.4 T6-31): strictly later.
+        if let changesSince, server.updated <= changesSince { return false }
         return true
     }
 
+    /// Parses `CCYY-MM-DDThh:mm:ss` with an optional fraction and a zone `Z`, `+hh:mm`, `-hh:mm`
+    /// (or `±hhmm`, `±hh`) — the format of seed S1 §6.2.4 T6-31 / §6.2.5 T6-36 — into Unix
+    /// seconds, the offset applied (`10:30:00+01:00` is 09:30 UTC). No zone at all is read as UTC
+    /// (the simulator's choice). Anything else is nil.
     static func parseTime(_ text: String) -> Double? {
-        let parts = text.replacingOccurrences(of: "Z", with: "").split(whereSeparator: { "-T:".contains($0) }).compactMap { Int64($0) }
-        guard parts.count >= 6 else { return nil }
-        let days = CivilTime.daysFromCivil(year: parts[0], month: parts[1], day: parts[2])
-        return Double(days * 86_400 + parts[3] * 3600 + parts[4] * 60 + parts[5])
+        let bytes = Array(text.utf8)
+        func number(_ from: Int, _ count: Int) -> Int64? {
+            guard from + count <= bytes.count else { return nil }
+            var value: Int64 = 0
+            for byte in bytes[from..<(from + count)] {
+                guard byte >= 48 && byte <= 57 else { return nil }
+                value = value * 10 + Int64(byte - 48)
+            }
+            return value
+        }
+        func byte(_ index: Int) -> UInt8? { index < bytes.count ? bytes[index] : nil }
+        guard bytes.count >= 19, byte(4) == UInt8(ascii: "-"), byte(7) == UInt8(ascii: "-"), byte(10) == UInt8(ascii: "T") || byte(10) == UInt8(ascii: "t"),
+            byte(13) == UInt8(ascii: ":"), byte(16) == UInt8(ascii: ":"),
+            let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+            let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var index = 19
+        var fraction = 0.0
+        if byte(index) == UInt8(ascii: ".") {
+            index += 1
+            var scale = 0.1
+            let start = index
+            while let digit = byte(index), digit >= 48 && digit <= 57 {
+                fraction += Double(digit - 48) * scale
+                scale /= 10
+                index += 1
+            }
+            guard index > start else { return nil }
+        }
+        var offset: Int64 = 0
+        switch byte(index) {
+        case nil:
+            break
+        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+            index += 1
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            let sign: Int64 = byte(index) == UInt8(ascii: "-") ? -1 : 1
+            index += 1
+            guard let hours = number(index, 2), hours < 24 else { return nil }
+            index += 2
+            var minutes: Int64 = 0
+            if byte(index) == UInt8(ascii: ":") { index += 1 }
+            if index < bytes.count {
+                guard let parsed = number(index, 2), parsed < 60 else { return nil }
+                minutes = parsed
+                index += 2
+            }
+            offset = sign * (hours * 3600 + minutes * 60)
+        default:
+            return nil
+        }
+        guard index == bytes.count else { return nil }
+        let days = CivilTime.daysFromCivil(year: year, month: month, day: day)
+        return Double(days * 86_400 + hour * 3600 + minute * 60 + second - offset) + fraction
     }
 }

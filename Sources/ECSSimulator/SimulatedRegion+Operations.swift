@@ -61,7 +61,7 @@ extension SimulatedRegion {
             project.insert(server)
             project.usedCores += flavor.vcpus
             project.usedRAM += flavor.ramMB
-            subJobs.append(SimSubJob(id: newJobId(), serverId: id, status: "RUNNING", begin: time))
+            subJobs.append(SimSubJob(id: newJobId(), serverId: id, status: "RUNNING", begin: time, startedTransition: true))
             ids.append(id)
         }
         projects[projectId] = project
@@ -106,6 +106,7 @@ extension SimulatedRegion {
                 subJob.errorCode = code
                 subJob.failReason = SimError.subJobFailureMessage(code: code)
             } else {
+                subJob.startedTransition = true
                 toBegin.append((serverId, subJobs.count))
             }
             subJobs.append(subJob)
@@ -121,7 +122,7 @@ extension SimulatedRegion {
     private func registerJob(jobId: String, projectId: String, operation: ServerStateModel.Operation, subJobs: [SimSubJob], at time: Double) {
         jobs[jobId] = SimJob(
             id: jobId, projectId: projectId, operation: operation, created: time, subJobs: subJobs,
-            initUntil: time + configuration.timings.jobInit)
+            initUntil: time + configuration.timings.jobInit, sequence: jobs.count)
         if faults.stickNextJobs > 0 {
             faults.stickNextJobs -= 1
             stuckJobs.insert(jobId)

@@ -12,7 +12,7 @@ public struct SimFaults: Sendable, Codable, Equatable {
     public var latencyMs = 0.0
     /// The fraction of API calls answered with `errorStatus`.
     public var errorRate = 0.0
-    /// 500 or 503.
+    /// 500 (with `Common.0001`, its status in seed A.2) or 503 (any other value; no A.2 code).
     public var errorStatus = 503
     /// The fraction of API calls whose connection is reset without an answer.
     public var dropRate = 0.0
@@ -38,6 +38,12 @@ public struct SimFaults: Sendable, Codable, Equatable {
     /// The Nova routes ignore the microversion header (as a proxy that strips it would): answers
     /// take the base version, so server details come without `tags`.
     public var ignoreMicroversion = false
+    /// `X-Client-Token` replay on batch start/stop/reboot and batch delete (`POST
+    /// /v1/{p}/cloudservers/action`, `…/delete`). The reference documents the header for creation
+    /// only (seed S3), so whether the real API replays these calls is unknown: with `false` the
+    /// token is ignored on them — a repeated call is carried out again as a new job, and a token
+    /// reused with another body is not refused. Creation keeps its replay either way.
+    public var clientTokenReplay = true
 
     public init() {}
 
@@ -61,6 +67,7 @@ public struct SimFaults: Sendable, Codable, Equatable {
         failSubJobServers = try c.decodeIfPresent([String].self, forKey: .failSubJobServers) ?? defaults.failSubJobServers
         failSubJobTimes = try c.decodeIfPresent(Int.self, forKey: .failSubJobTimes) ?? defaults.failSubJobTimes
         ignoreMicroversion = try c.decodeIfPresent(Bool.self, forKey: .ignoreMicroversion) ?? defaults.ignoreMicroversion
+        clientTokenReplay = try c.decodeIfPresent(Bool.self, forKey: .clientTokenReplay) ?? defaults.clientTokenReplay
         guard (0...1).contains(failSubJobRate) else {
             throw DecodingError.dataCorruptedError(forKey: .failSubJobRate, in: c, debugDescription: "failSubJobRate must lie in 0...1")
         }
@@ -265,6 +272,34 @@ extension SimulatedRegion {
 
     // MARK: Inspection (tests)
 
+    /// One sub-job as the simulator recorded it: which job, which server, how it ended, and whether
+    /// it started a transition of the server (tests count how often a server was really stopped).
+    public struct SubJobRecord: Sendable, Equatable {
+        public var jobId: String
+        /// The job's `job_type`, e.g. `batchStopServers`.
+        public var jobType: String
+        public var serverId: String
+        /// `INIT`, `RUNNING`, `SUCCESS` or `FAIL`.
+        public var status: String
+        public var errorCode: String?
+        /// False when the sub-job was answered at acceptance without touching the server (already
+        /// in the wanted state, refused for its state, or failed by the `failSubJob*` fault).
+        public var startedTransition: Bool
+    }
+
+    /// The sub-jobs of a project's jobs, in the order the jobs were accepted; only `serverId`'s
+    /// when given.
+    public func subJobRecords(projectId: String, serverId: String? = nil) -> [SubJobRecord] {
+        _ = now()
+        return jobs.values.filter { $0.projectId == projectId }.sorted { $0.sequence < $1.sequence }.flatMap { job in
+            job.subJobs.filter { serverId == nil || $0.serverId == serverId }.map {
+                SubJobRecord(
+                    jobId: job.id, jobType: job.operation.jobType, serverId: $0.serverId, status: $0.status, errorCode: $0.errorCode,
+                    startedTransition: $0.startedTransition)
+            }
+        }
+    }
+
     /// A server's status, vm_state, task_state and tags, or nil when it does not exist.
     public func inspectServer(projectId: String, serverId: String) -> (status: String, vmState: String, taskState: String?, tags: [SimTag])? {
         _ = now()
@@ -272,8 +307,8 @@ extension SimulatedRegion {
         return (server.status, server.vmState, server.taskState, server.tags)
     }
 
-    /// The ids of a project's servers in listing order.
-    public func serverIds(projectId: String) -> [String] { projects[projectId]?.order ?? [] }
+    /// The ids of a project's servers in listing order: newest `created` first.
+    public func serverIds(projectId: String) -> [String] { projects[projectId].map { Array($0.listingOrder) } ?? [] }
 
     /// Adds a server directly (fleet generation and tests), already ACTIVE or SHUTOFF.
     @discardableResult
