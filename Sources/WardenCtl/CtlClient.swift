@@ -62,7 +62,7 @@ public struct CtlClient: Sendable {
         if request.isMutating, let token { http.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body = request.body {
             http.headers.add(name: "Content-Type", value: "application/json")
-            http.body = .bytes(ByteBuffer(bytes: Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]))))
+            http.body = .bytes(ByteBuffer(bytes: Array(body)))
         }
         let status: Int
         let data: Data

@@ -13,13 +13,22 @@ public struct CtlRequest: Sendable, Equatable {
     /// Path segments after `/v1/`, each encoded on its own (a `/` inside one stays inside it).
     public var segments: [String]
     public var query: [(name: String, value: String)]
-    public var body: [String: String]?
+    /// The JSON body (sorted keys), when there is one.
+    public var body: Data?
 
     public init(_ method: Method, _ segments: [String], query: [(name: String, value: String)] = [], body: [String: String]? = nil) {
         self.method = method
         self.segments = segments
         self.query = query
-        self.body = body
+        self.body = body.flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
+    }
+
+    /// A request whose body is an encoded value.
+    public init(_ method: Method, _ segments: [String], json value: some Encodable) throws {
+        self.init(method, segments)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        body = try encoder.encode(value)
     }
 
     /// Calls other than GET change something and need the bearer token.

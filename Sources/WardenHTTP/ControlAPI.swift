@@ -136,12 +136,15 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Mutating calls (anything but GET and HEAD) need `Authorization: Bearer <token>`.
+/// Mutating calls (anything but GET, HEAD and the read-only `POST /v1/preflight`) need
+/// `Authorization: Bearer <token>`.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
+    /// POSTs that change nothing and are cheap (a question with a body).
+    static var readOnlyPosts: Set<String> { ["/v1/preflight"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.method == .get || request.method == .head { return try await next(request, context) }
+        if request.method == .get || request.method == .head || Self.readOnlyPosts.contains(request.uri.path) { return try await next(request, context) }
         guard let token, !token.isEmpty else {
             throw APIError(status: .unauthorized, code: "unauthorized", message: "mutating calls are disabled: no control token is configured")
         }

@@ -79,6 +79,24 @@ struct ControlRoutes {
                         skipped: step.skips.map { SkipView(project: $0.project, serverId: $0.serverId, schedule: $0.schedule, reason: $0.reason, detail: $0.detail) })
                 })
         }
+        // Read-only and cheap (what the loops hold; no call to the cloud): no token needed.
+        v1.post("preflight") { request, context in
+            let question = try await request.decode(as: LaunchPreflight.Request.self, context: context)
+            guard let project = backend.context.project(named: question.project) else { throw APIError.notFound("no project named \(question.project)") }
+            guard (1...1000).contains(question.count) else { throw APIError.badRequest("count must be between 1 and 1000") }
+            guard (question.hours ?? 8) >= 0, (question.hours ?? 8) <= 744 else { throw APIError.badRequest("hours must be between 0 and 744") }
+            let now = backend.context.clock.now()
+            let catalogue = backend.flavors.catalogue(region: project.region)
+            var asked = question
+            asked.project = project.name
+            let answer = LaunchPreflight.answer(
+                asked, catalogue: catalogue.flavors, zones: catalogue.zones,
+                saleStates: try await backend.context.store.saleStates(region: project.region),
+                quota: backend.quota.snapshot().first { $0.project == project.name },
+                scheduledStarts: backend.scheduler.scheduledStarts(project: project.name, now: now, horizon: now.addingTimeInterval((question.hours ?? 8) * 3600)),
+                now: now)
+            return try json(.ok, answer)
+        }
         v1.get("snoozes") { _, _ in
             let snoozes = try await backend.context.store.activeSnoozes(at: backend.context.clock.now())
             return try json(.ok, snoozes.map { SnoozeView(project: $0.project, serverId: $0.serverId, until: $0.until, reason: $0.reason) })

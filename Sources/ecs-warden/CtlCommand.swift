@@ -19,7 +19,7 @@ struct Ctl: AsyncParsableCommand {
         subcommands: [
             CtlStatus.self, CtlLoops.self, CtlRun.self, CtlPause.self, CtlResume.self, CtlQuotas.self, CtlFlavors.self, CtlLaunchable.self,
             CtlStuck.self, CtlSchedules.self, CtlPlan.self, CtlSnoozes.self, CtlSnooze.self, CtlUnsnooze.self, CtlWatchJob.self, CtlJournal.self,
-            CtlReload.self,
+            CtlReload.self, CtlPreflight.self,
         ])
 }
 
@@ -296,5 +296,29 @@ struct CtlReload: AsyncParsableCommand {
 
     func run() async throws {
         try await options.call(CtlRequest(.post, ["reload"])) { data, _ in summaryLine(data) }
+    }
+}
+
+struct CtlPreflight: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preflight", abstract: "Can N servers of a flavor be launched now? Per AZ, with the reasons and the alternatives (read-only).")
+    @OptionGroup var options: CtlOptions
+    @Option(help: "The project (name or id).") var project: String
+    @Option(help: "The flavor id.") var flavor: String
+    @Option(help: "One AZ (default: every AZ of the region).") var az: String?
+    @Option(help: "How many servers.") var count: Int = 1
+    @Option(help: "Scheduled starts within this many hours are taken into account.") var hours: Double = 8
+    @Flag(help: "Assume the cloud does not count stopped servers in its quota (the reference does not say).") var stoppedUncounted = false
+
+    func validate() throws {
+        guard (1...1000).contains(count) else { throw ValidationError("--count must be between 1 and 1000") }
+    }
+
+    func run() async throws {
+        let question = LaunchPreflight.Request(
+            project: project, flavor: flavor, az: az, count: count, hours: hours, stoppedServersCounted: stoppedUncounted ? false : nil)
+        try await options.call(try CtlRequest(.post, ["preflight"], json: question)) { data, style in
+            PreflightRendering.render(try CtlDecoding.decode(LaunchPreflight.Answer.self, from: data), style: style)
+        }
     }
 }

@@ -5,6 +5,31 @@ extension AutoStopScheduler {
     /// Servers due to start within the preflight lead whose start is at risk (the last pass's check).
     public func startsAtRisk() -> [StartPreflight.AtRisk] { latestAtRisk.withLock { $0 } }
 
+    /// The servers of `project` due to start at a schedule boundary before `horizon`, from the last
+    /// listing (their flavor, AZ and size as the listing tells them).
+    public func scheduledStarts(project: String, now: Date, horizon: Date) -> [LaunchPreflight.ScheduledStart] {
+        let settings = context.settings
+        var next: [String: Date] = [:]
+        for (name, schedule) in settings.schedules where AutoStopPlanner.allowed(.start, schedule) {
+            let evaluator = ScheduleEvaluator(schedule: schedule)
+            var cursor = now
+            while let boundary = evaluator.nextBoundary(after: cursor), boundary.date <= horizon {
+                if boundary.action == .start {
+                    next[name] = boundary.date
+                    break
+                }
+                cursor = boundary.date
+            }
+        }
+        let servers = lastObserved.withLock { $0 }.first { $0.project == project }?.servers ?? []
+        return servers.compactMap { server in
+            guard server.status != .active, server.tagValue(settings.tags.ignore) == nil, let schedule = server.tagValue(settings.tags.schedule),
+                let at = next[schedule], let flavor = server.flavor?.id, let zone = server.availabilityZone
+            else { return nil }
+            return LaunchPreflight.ScheduledStart(serverId: server.id, flavor: flavor, az: zone, at: at, vcpus: server.flavor?.vcpus, ramMB: server.flavor?.ram)
+        }
+    }
+
     /// Server id → name, from the scheduler's last listing (the tagged servers only).
     public func knownServerNames() -> [String: String] {
         var names: [String: String] = [:]

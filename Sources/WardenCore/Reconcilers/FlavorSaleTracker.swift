@@ -26,6 +26,14 @@ public final class FlavorSaleTracker: Reconciler {
         self.context = context
     }
 
+    /// The flavor catalogue and AZs of each region as last read (the launch preflight's sizes).
+    private let catalogues = Mutex<[String: (flavors: [Flavor], zones: [String])]>([:])
+
+    /// The last catalogue and AZs read in `region` (empty before the first pass).
+    public func catalogue(region: String) -> (flavors: [Flavor], zones: [String]) {
+        catalogues.withLock { $0[region] } ?? ([], [])
+    }
+
     public func reconcile(now: Date) async throws -> ReconcileReport {
         let byRegion = Dictionary(grouping: context.projects, by: \.region)
         let results = await boundedForEach(byRegion.keys.sorted(), limit: context.settings.projectConcurrency) { region in
@@ -57,6 +65,7 @@ public final class FlavorSaleTracker: Reconciler {
                     zones = try await project.client.availabilityZones()
                 }
                 let flavors = try await project.client.flavors()
+                catalogues.withLock { $0[region] = (flavors, zones) }
                 return .success(try await record(region: region, zones: zones, flavors: flavors, now: now))
             } catch {
                 lastError = "\(project.name): \(error)"
