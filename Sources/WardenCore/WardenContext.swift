@@ -70,6 +70,8 @@ public final class WardenContext: Sendable {
     public let inventory: ServerInventory
     /// Closed when shutdown begins: once closed, no new mutating call starts.
     public let mutationGate: MutationGate
+    /// Flavor sizes as the flavor loop last read them.
+    public let flavorCatalogue = FlavorCatalogue()
     private let current: Mutex<(settings: WardenSettings, projects: [WardenProject])>
 
     public init(

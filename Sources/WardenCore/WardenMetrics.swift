@@ -27,6 +27,9 @@ public final class WardenMetrics: Sendable {
     private let flavorChanges: CounterFamily
     private let scheduleActions: CounterFamily
     private let remediationActions: CounterFamily
+    private let stoppedServerSeconds: CounterFamily
+    private let stoppedVCPUSeconds: CounterFamily
+    private let stoppedRAMSeconds: CounterFamily
     private let loopRuns: CounterFamily
     private let apiRequests: CounterFamily
     private let loopLastSuccess: GaugeFamily
@@ -66,6 +69,12 @@ public final class WardenMetrics: Sendable {
             registry, "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result (success, failed, retrying, capacity, unknown, dry_run).")
         remediationActions = CounterFamily(
             registry, "ecs_warden_remediation_actions_total", "Stuck-server remedies per server, by action and result (success, failed, retrying, capacity, unknown, dry_run).")
+        stoppedServerSeconds = CounterFamily(
+            registry, "ecs_warden_schedule_stopped_server_seconds_total", "Seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
+        stoppedVCPUSeconds = CounterFamily(
+            registry, "ecs_warden_schedule_stopped_vcpu_seconds_total", "vCPU-seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
+        stoppedRAMSeconds = CounterFamily(
+            registry, "ecs_warden_schedule_stopped_ram_mb_seconds_total", "RAM (MB) × seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
         loopRuns = CounterFamily(registry, "ecs_warden_loop_runs_total", "Reconcile passes by loop and result (success, partial, error).")
         apiRequests = CounterFamily(registry, "ecs_warden_api_requests_total", "ECS API attempts by operation and outcome code.")
         loopLastSuccess = GaugeFamily(registry, "ecs_warden_loop_last_success_timestamp_seconds", "Unix time of each loop's last successful pass.")
@@ -124,6 +133,16 @@ public final class WardenMetrics: Sendable {
     func recordScheduleActions(schedule: String, action: String, result: ActionMetricResult, count: Int) {
         guard count > 0 else { return }
         scheduleActions.increment([("schedule", schedule), ("action", action), ("result", result.rawValue)], by: count)
+    }
+
+    /// Adds the stopped time of one window.
+    func recordSavings(schedule: String, flavor: String, seconds: Double, vcpus: Int, ramMB: Int) {
+        let labels = [("schedule", schedule), ("flavor", flavor)]
+        let whole = Int(seconds.rounded())
+        guard whole > 0 else { return }
+        stoppedServerSeconds.increment(labels, by: whole)
+        stoppedVCPUSeconds.increment(labels, by: whole * max(0, vcpus))
+        stoppedRAMSeconds.increment(labels, by: whole * max(0, ramMB))
     }
 
     /// Counts stuck-server remedies per server.

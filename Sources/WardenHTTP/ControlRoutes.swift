@@ -97,6 +97,15 @@ struct ControlRoutes {
                 now: now)
             return try json(.ok, answer)
         }
+        v1.get("savings") { request, _ in
+            let query = request.uri.queryParameters
+            let now = backend.context.clock.now()
+            guard let sinceText = query.get("since") else { throw APIError.badRequest("since is required (ISO 8601, e.g. 2026-11-23T00:00:00Z)") }
+            guard let since = ISO8601DateFormatter().date(from: sinceText), since <= now else {
+                throw APIError.badRequest("since must be a past ISO 8601 time such as 2026-11-23T00:00:00Z")
+            }
+            return try json(.ok, SavingsView(since: since, until: now, totals: try await backend.context.store.savings(since: since, until: now)))
+        }
         v1.get("snoozes") { _, _ in
             let snoozes = try await backend.context.store.activeSnoozes(at: backend.context.clock.now())
             return try json(.ok, snoozes.map { SnoozeView(project: $0.project, serverId: $0.serverId, until: $0.until, reason: $0.reason) })

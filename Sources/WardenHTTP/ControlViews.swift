@@ -121,3 +121,10 @@ public struct SnoozeView: Codable, Sendable, Equatable {
     public var until: Date
     public var reason: String
 }
+
+/// `GET /v1/savings`: what the schedules saved over a period, per schedule and flavor.
+public struct SavingsView: Codable, Sendable, Equatable {
+    public var since: Date
+    public var until: Date
+    public var totals: [SavingsTotal]
+}

@@ -19,7 +19,7 @@ struct Ctl: AsyncParsableCommand {
         subcommands: [
             CtlStatus.self, CtlLoops.self, CtlRun.self, CtlPause.self, CtlResume.self, CtlQuotas.self, CtlFlavors.self, CtlLaunchable.self,
             CtlStuck.self, CtlSchedules.self, CtlPlan.self, CtlSnoozes.self, CtlSnooze.self, CtlUnsnooze.self, CtlWatchJob.self, CtlJournal.self,
-            CtlReload.self, CtlPreflight.self,
+            CtlReload.self, CtlPreflight.self, CtlSavings.self,
         ])
 }
 
@@ -34,14 +34,15 @@ struct CtlOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "table (for people) or json (for scripts).") var output: Output = .table
 
     /// Sends the request and prints the answer (a table made by `render`, or the JSON).
-    func call(_ request: CtlRequest, render: (Data, TerminalStyle) throws -> String) async throws {
+    func call(_ request: CtlRequest, print printing: Bool = true, render: (Data, TerminalStyle) throws -> String) async throws {
         do {
             var token: String?
             if request.isMutating, let path = tokenFile ?? ProcessInfo.processInfo.environment["ECS_WARDEN_TOKEN_FILE"] {
                 token = try SecretResolver().resolve(.file(path))
             }
             let data = try await CtlClient(url: url, token: token).send(request)
-            print(output == .json ? CtlDecoding.prettyJSON(data) : try render(data, TerminalStyle.detect()))
+            let text = output == .json ? CtlDecoding.prettyJSON(data) : try render(data, TerminalStyle.detect())
+            if printing { print(text) }
         } catch let error as CtlError {
             FileHandle.standardError.write(Data("ecs-warden ctl: \(error)\n".utf8))
             throw ExitCode(error.exitCode)
@@ -320,5 +321,31 @@ struct CtlPreflight: AsyncParsableCommand {
         try await options.call(try CtlRequest(.post, ["preflight"], json: question)) { data, style in
             PreflightRendering.render(try CtlDecoding.decode(LaunchPreflight.Answer.self, from: data), style: style)
         }
+    }
+}
+
+struct CtlSavings: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "savings", abstract: "What the schedules saved: server-, vCPU- and RAM-hours stopped, per schedule, last day / week / month.")
+    @OptionGroup var options: CtlOptions
+
+    func run() async throws {
+        let now = Date()
+        let formatter = ISO8601DateFormatter()
+        let periods: [(String, TimeInterval)] = [("DAY", 86_400), ("WEEK", 7 * 86_400), ("MONTH", 30 * 86_400)]
+        if options.output == .json {
+            try await options.call(CtlRequest(.get, ["savings"], query: [("since", formatter.string(from: now.addingTimeInterval(-30 * 86_400)))])) { _, _ in "" }
+            return
+        }
+        var collected: [(label: String, totals: [SavingsTotal])] = []
+        for (label, span) in periods {
+            var totals: [SavingsTotal] = []
+            try await options.call(CtlRequest(.get, ["savings"], query: [("since", formatter.string(from: now.addingTimeInterval(-span)))]), print: false) { data, _ in
+                totals = try CtlDecoding.decode(SavingsView.self, from: data).totals
+                return ""
+            }
+            collected.append((label, totals))
+        }
+        print(SavingsRendering.render(collected, style: TerminalStyle.detect()))
     }
 }

@@ -334,3 +334,40 @@ import Testing
         #expect(try await reopened.beginEpisode("server/mainx/b/ACTIVE/", loop: "stuck", at: now) == false)
     }
 }
+
+/// What the schedules saved: a stop window opens when the scheduled stop succeeded and counts
+/// server-, vCPU- and RAM-seconds per schedule and flavor; a server a person starts inside the
+/// window stops counting (at the next pass).
+@Suite struct SavingsTests {
+    @Test func aStopWindowCountsUntilAPersonStartsTheServer() async throws {
+        try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
+            let kept = await h.addServer("web-1", tags: ["warden-schedule": "office"])
+            let restarted = await h.addServer("web-2", tags: ["warden-schedule": "office"])
+            _ = try await FlavorSaleTracker(context: h.context).reconcile(now: stopBoundary)
+            let size = try #require(h.context.flavorCatalogue.size(of: "s3.small.2"))
+            let scheduler = AutoStopScheduler(context: h.context)
+            let follower = JobFollower(context: h.context)
+            _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(1))
+            await h.settle()
+            _ = try await follower.reconcile(now: stopBoundary.addingTimeInterval(10))
+            _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(70))
+            // A person starts web-2 in the night.
+            _ = try await h.context.projects[0].client.batchAction(.start, serverIds: [restarted])
+            await h.settle()
+            _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(130))
+            _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(190))
+            #expect(await h.status(kept) == "SHUTOFF")
+            let totals = try await h.context.store.savings(since: stopBoundary, until: stopBoundary.addingTimeInterval(190))
+            let office = try #require(totals.first { $0.schedule == "office" && $0.flavor == "s3.small.2" })
+            // web-1: 10 → 190 s; web-2: 10 → 130 s (the pass that saw it running).
+            #expect(office.serverSeconds == 180 + 120)
+            #expect(office.vcpuSeconds == Double(300 * size.vcpus))
+            #expect(office.ramMBSeconds == Double(300 * size.ramMB))
+            let exposition = h.context.metrics.exposition()
+            #expect(exposition.contains(#"ecs_warden_schedule_stopped_server_seconds_total{schedule="office",flavor="s3.small.2"} 300"#))
+            // The next pass adds web-1's time only.
+            _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(250))
+            #expect(h.context.metrics.exposition().contains(#"ecs_warden_schedule_stopped_server_seconds_total{schedule="office",flavor="s3.small.2"} 360"#))
+        }
+    }
+}

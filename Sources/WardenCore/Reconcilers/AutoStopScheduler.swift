@@ -83,6 +83,7 @@ public final class AutoStopScheduler: Reconciler {
         lastPlan.withLock { $0 = plan }
         await report(plan, observedProjects: observed.map(\.project))
         await checkStartsAhead(observed: observed, settings: settings, projects: projects, now: now)
+        await trackSavings(observed: observed, settings: settings, now: now)
 
         if paused.withLock({ $0 }) && !plan.batches.isEmpty {
             // Paused during this pass: no call, and no boundary marked (a resume acts within the grace).

@@ -66,6 +66,7 @@ public final class FlavorSaleTracker: Reconciler {
                 }
                 let flavors = try await project.client.flavors()
                 catalogues.withLock { $0[region] = (flavors, zones) }
+                context.flavorCatalogue.record(flavors)
                 return .success(try await record(region: region, zones: zones, flavors: flavors, now: now))
             } catch {
                 lastError = "\(project.name): \(error)"

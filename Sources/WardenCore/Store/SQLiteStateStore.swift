@@ -183,6 +183,18 @@ public final class SQLiteStateStore: StateStore {
                     ALTER TABLE watched_jobs ADD COLUMN began_at REAL;
                     """)
         }
+        // v3: stop windows of scheduled servers (what the schedules saved).
+        migrator.registerMigration("v3") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE savings_windows (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, server_id TEXT NOT NULL, schedule TEXT NOT NULL,
+                        flavor TEXT NOT NULL, vcpus INTEGER NOT NULL, ram_mb INTEGER NOT NULL, opened_at REAL NOT NULL, closed_at REAL,
+                        counted_until REAL NOT NULL);
+                    CREATE INDEX savings_open ON savings_windows(project, server_id, closed_at);
+                    CREATE INDEX savings_time ON savings_windows(opened_at, closed_at);
+                    """)
+        }
         return migrator
     }
 }

@@ -95,6 +95,24 @@ public protocol StateStore: Sendable {
     /// Updates a job's last seen status; closes it when `closedAt` is set.
     func updateJob(project: String, jobId: String, status: String, jobType: String?, closedAt: Date?, beganAt: Date?) async throws
 
+    // MARK: Savings
+
+    /// The servers of `project` whose latest scheduled stop succeeded, with when (from the per-server
+    /// outcomes of the scheduler's stop calls).
+    func scheduledStopSuccesses(project: String) async throws -> [String: Date]
+    /// The stop windows of `project` still open.
+    func openSavingsWindows(project: String) async throws -> [SavingsWindow]
+    /// Opens a window (a server stopped by its schedule).
+    func openSavingsWindow(_ window: SavingsWindow) async throws
+    /// Closes a window at `at` (the server was seen running, or gone).
+    func closeSavingsWindow(id: Int64, at: Date) async throws
+    /// Records that a window was counted into the counters up to `until`.
+    func markSavingsCounted(id: Int64, until: Date) async throws
+    /// The latest window of each server of `project` (open or closed), by server id.
+    func latestSavingsWindowStart(project: String) async throws -> [String: Date]
+    /// What the schedules saved between `since` and `until`, per schedule and flavor.
+    func savings(since: Date, until: Date) async throws -> [SavingsTotal]
+
     // MARK: Retention
 
     /// Removes history beyond the retention policy. Open intents are never removed.
@@ -169,5 +187,52 @@ public struct QuotaReading: Sendable, Equatable {
     public init(at: Date, used: Int) {
         self.at = at
         self.used = used
+    }
+}
+
+/// A stretch of time a server spent stopped by its schedule.
+public struct SavingsWindow: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var project: String
+    public var serverId: String
+    public var schedule: String
+    public var flavor: String
+    public var vcpus: Int
+    public var ramMB: Int
+    public var openedAt: Date
+    public var closedAt: Date?
+    public var countedUntil: Date
+
+    public init(
+        id: Int64 = 0, project: String, serverId: String, schedule: String, flavor: String, vcpus: Int, ramMB: Int, openedAt: Date, closedAt: Date? = nil,
+        countedUntil: Date
+    ) {
+        self.id = id
+        self.project = project
+        self.serverId = serverId
+        self.schedule = schedule
+        self.flavor = flavor
+        self.vcpus = vcpus
+        self.ramMB = ramMB
+        self.openedAt = openedAt
+        self.closedAt = closedAt
+        self.countedUntil = countedUntil
+    }
+}
+
+/// Stopped time of one schedule and flavor over a period.
+public struct SavingsTotal: Sendable, Equatable, Codable {
+    public var schedule: String
+    public var flavor: String
+    public var serverSeconds: Double
+    public var vcpuSeconds: Double
+    public var ramMBSeconds: Double
+
+    public init(schedule: String, flavor: String, serverSeconds: Double, vcpuSeconds: Double, ramMBSeconds: Double) {
+        self.schedule = schedule
+        self.flavor = flavor
+        self.serverSeconds = serverSeconds
+        self.vcpuSeconds = vcpuSeconds
+        self.ramMBSeconds = ramMBSeconds
     }
 }
