@@ -74,6 +74,7 @@ public struct SimError: Error, Sendable, Equatable {
         case busy.code: return busy.message
         case locked.code: return locked.message
         case invalidState.code: return invalidState.message
+        case flavorSoldOut.code: return flavorSoldOut.message
         case "Ecs.0226": return "Failed to start."
         case "Ecs.0227": return "Failed to reboot."
         case "Ecs.0611": return "Batch operation failed."

@@ -99,6 +99,15 @@ extension SimulatedRegion {
                 subJob.end = time
                 subJob.errorCode = rejection.code
                 subJob.failReason = rejection.message
+            } else if operation == .start, let flavor = flavors[server.flavorId],
+                ["sellout", "obt_sellout"].contains(flavor.saleState(in: server.availabilityZone))
+            {
+                // The simulator's choice (docs/simulator.md): a start of a server whose flavor is sold
+                // out in its AZ finds no capacity — `Ecs.0319` "Insufficient resources for this flavor".
+                subJob.status = "FAIL"
+                subJob.end = time
+                subJob.errorCode = "Ecs.0319"
+                subJob.failReason = SimError.subJobFailureMessage(code: "Ecs.0319")
             } else if let code = injectedSubJobFailure(of: operation, serverId: serverId) {
                 // Partial failure (fault injection): this server's start/stop does not happen.
                 subJob.status = "FAIL"

@@ -121,6 +121,22 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
             #expect(exposition.contains(#"ecs_warden_schedule_at_risk{schedule="office",project="main",reason="flavor_sold_out"} 2"#))
             _ = try await scheduler.reconcile(now: startBoundary.addingTimeInterval(-600))
             #expect(try await h.events(action: "start-at-risk").count == 3)
+            // At the boundary the start of the sold-out server fails for lack of capacity (the
+            // simulator's Ecs.0319); it is retried with a growing wait and counted as `capacity`.
+            try await h.region.setServerState(projectId: h.project, serverId: locked, vmState: nil, taskState: nil, locked: false)
+            let follower = JobFollower(context: h.context)
+            _ = try await scheduler.reconcile(now: startBoundary.addingTimeInterval(1))
+            await h.settle()
+            _ = try await follower.reconcile(now: startBoundary.addingTimeInterval(5))
+            #expect(await h.status(soldOut) == "SHUTOFF")
+            #expect(h.context.metrics.exposition().contains(#"ecs_warden_schedule_actions_total{schedule="office",action="start",result="capacity"} 2"#))
+            // Capacity comes back: the retry after 2 minutes starts them.
+            try await h.region.setSaleState(flavorId: "s3.small.2", az: "eu-west-0a", state: nil)
+            let retry = try await scheduler.reconcile(now: startBoundary.addingTimeInterval(130))
+            #expect(retry.actions == 2)
+            await h.settle()
+            #expect(await h.status(soldOut) == "ACTIVE")
+            #expect(await h.status(locked) == "ACTIVE")
         }
     }
 
