@@ -303,7 +303,17 @@ fi
 
 # ------------------------------------------------------------------ run --once
 once_rc=0
-once_out="$(SIM_AK="$AK" SIM_SK="$SK" timeout 60 "$WARDEN" run --config "$config" --once 2>"$work/once.log")" || once_rc=$?
+# Its own state directory: the running daemon holds the lock of the first one (a second instance on
+# the same state is refused — checked just below).
+sed "s|^state_dir: .*|state_dir: $work/state-once|" "$config" >"$work/once.yaml"
+second_rc=0
+second_err="$(SIM_AK="$AK" SIM_SK="$SK" timeout 10 "$WARDEN" run --config "$config" --once 2>&1 >/dev/null)" || second_rc=$?
+if ((second_rc != 0)) && grep -q "is in use by another ecs-warden (pid $daemon_pid" <<<"$second_err"; then
+    pass "a second instance on the same state directory is refused: exit $second_rc, '$second_err'"
+else
+    fail "a second instance on the same state directory: exit $second_rc, '$second_err' (want non-zero naming pid $daemon_pid)"
+fi
+once_out="$(SIM_AK="$AK" SIM_SK="$SK" timeout 60 "$WARDEN" run --config "$work/once.yaml" --once 2>"$work/once.log")" || once_rc=$?
 missing_lines=()
 for loop in "${LOOPS[@]}"; do grep -Eq "^$loop: ok — .+" <<<"$once_out" || missing_lines+=("$loop"); done
 if ((once_rc == 0 && ${#missing_lines[@]} == 0)); then
