@@ -1310,6 +1310,7 @@ class Soak:
         db.row_factory = sqlite3.Row
         journal = [dict(r) for r in db.execute("SELECT * FROM journal ORDER BY seq")]
         watched = [dict(r) for r in db.execute("SELECT * FROM watched_jobs")]
+        failed_sub_jobs = {(r["intent_seq"], r["server_id"]) for r in db.execute("SELECT intent_seq, server_id FROM server_outcomes WHERE result = 'failed'")}
         db.close()
         for e in journal:
             e["servers"] = json.loads(e["servers"] or "[]")
@@ -1513,12 +1514,16 @@ class Soak:
         got = double_actions(synthetic, synthetic_sub, [], lambda token: ("lab", "2026-01-01T00:00:00Z"))
         checks.check(len(got[0]) == 1 and len(got[2]) == 1 and list(got[0])[0][1] == "s1",
                      "the double-stop detector flags a synthetic double stop (s1 in two stop jobs of one boundary) and not a retry after a FAILed sub-job")
-        # journal view: distinct accepted job ids per (server, boundary)
+        # journal view: distinct accepted job ids per (server, boundary); a retry intent's job counts
+        # for a server only if that server's sub-job in the retried intent did not fail (the journal's
+        # per-server outcomes): retrying a failed sub-job is not acting twice.
         journal_pb = collections.defaultdict(set)
         for e in intents:
             for o in outcomes_by_intent.get(e["seq"], []):
                 if o["result"] == "accepted" and o["job_id"] and e["action"] == "stop":
                     for s in e["servers"]:
+                        if e.get("retry_of") is not None and (e["retry_of"], s) in failed_sub_jobs:
+                            continue
                         journal_pb[(s, e["subject"], boundary_of(e))].add(o["job_id"])
         journal_twice = {k: v for k, v in journal_pb.items() if len(v) > 1}
         stop_pairs = [len(v) for k, v in per_boundary.items() if k[0] == "stop"]
