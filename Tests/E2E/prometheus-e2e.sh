@@ -303,7 +303,11 @@ fi
 
 # ------------------------------------------------------------------ run --once
 once_rc=0
-once_out="$(SIM_AK="$AK" SIM_SK="$SK" timeout 60 "$WARDEN" run --config "$config" --once 2>"$work/once.log")" || once_rc=$?
+# Its own state directory: the daemon above holds <state_dir>/ecs-warden.lock (a second ecs-warden
+# on the same state directory is refused by design).
+mkdir -p "$work/state-once"
+sed "s|^state_dir: .*|state_dir: $work/state-once|" "$config" >"$work/ecs-warden-once.yaml"
+once_out="$(SIM_AK="$AK" SIM_SK="$SK" timeout 60 "$WARDEN" run --config "$work/ecs-warden-once.yaml" --once 2>"$work/once.log")" || once_rc=$?
 missing_lines=()
 for loop in "${LOOPS[@]}"; do grep -Eq "^$loop: ok — .+" <<<"$once_out" || missing_lines+=("$loop"); done
 if ((once_rc == 0 && ${#missing_lines[@]} == 0)); then
