@@ -544,7 +544,17 @@ else
     fail "apt-get purge failed:"
     tail -n 15 "$work/purge.log" | indent
 fi
-grep -qF -- "$SK" "$work/remove.log" "$work/purge.log" "$work/upgrade.log" && fail "a secret in apt's output"
+# Secrets once more, over the whole boot's journal and apt's output (upgrade, remove, purge included).
+C journalctl -b --no-pager -o verbose >"$work/journal-verbose.txt" 2>&1
+leaks=()
+for s in "$AK" "$SK" "$token"; do
+    [[ -n $s ]] && grep -qF -- "$s" "$work/journal-verbose.txt" "$work/upgrade.log" "$work/remove.log" "$work/purge.log" && leaks+=("${s:0:4}…")
+done
+if ((${#leaks[@]} == 0)); then
+    pass "no secret in the journal or apt's output after upgrade, remove and purge"
+else
+    fail "secrets found after upgrade/remove/purge: ${leaks[*]}"
+fi
 
 echo "($(elapsed) in all)"
 summary
