@@ -12,6 +12,8 @@ struct ControlRoutes {
         v1.get("loops") { _, _ in try json(.ok, await backend.supervisor.statuses().map(LoopView.init)) }
         v1.post("loops/:name/run") { request, context in
             let loop = try loop(context)
+            // A paused loop acts on nothing, a pass run by hand included (resume it first).
+            guard !loop.isPaused else { throw APIError.conflict("the \(loop.name) loop is paused: resume it to run a pass") }
             if request.uri.queryParameters.get("wait") == "true" {
                 let outcome = await loop.runPass()
                 return try json(.ok, ["loop": loop.name, "result": outcome.resultLabel, "summary": outcome.report?.summary ?? "", "error": failureText(outcome)])

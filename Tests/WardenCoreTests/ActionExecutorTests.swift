@@ -300,16 +300,20 @@ import Testing
             let queue = try DatabaseQueue(path: directory + "/state.sqlite")
             try SQLiteStateStore.migrator.migrate(queue, upTo: "v1")
             try await queue.write { db in
-                for (seq, kind, result, intent) in [(1, "intent", "pending", nil), (2, "outcome", "error", 1), (3, "intent", "pending", nil), (4, "outcome", "fail", 3)] as [(Int, String, String, Int?)] {
+                for (seq, kind, result, intent) in [(1, "intent", "pending", nil), (2, "outcome", "error", 1), (3, "intent", "pending", nil), (4, "outcome", "fail", 3), (5, "outcome", "fail", 3)] as [(Int, String, String, Int?)] {
                     try db.execute(
                         sql: "INSERT INTO journal (seq, at, kind, loop, project, subject, action, servers, result, message, intent_seq) VALUES (?, ?, ?, 'schedule', 'main', 'office', 'stop', '[\"s1\"]', ?, 'old', ?)",
                         arguments: [seq, Double(seq), kind, result, intent])
                 }
+                // v1 pruned its newest entry (its AUTOINCREMENT counter stays at 5).
+                try db.execute(sql: "DELETE FROM journal WHERE seq = 5")
             }
         }
         let store = try SQLiteStateStore.open(directory: directory)
         let entries = try await store.journal()
         #expect(entries.map(\.seq) == [1, 2, 3, 4])
+        // Sequence numbers continue from v1's counter, even past rows v1 had already pruned.
+        #expect(try await store.append(JournalEntry(at: Date(), kind: .event, loop: "quota", message: "after")) == 6)
         #expect(entries.map(\.result) == [.pending, .refused, .pending, .failed])
         #expect(entries[0].servers == ["s1"])
         let calls = try await store.calls(loop: "schedule", since: Date(timeIntervalSince1970: 0))
@@ -369,5 +373,59 @@ import Testing
             _ = try await scheduler.reconcile(now: stopBoundary.addingTimeInterval(250))
             #expect(h.context.metrics.exposition().contains(#"ecs_warden_schedule_stopped_server_seconds_total{schedule="office",flavor="s3.small.2"} 360"#))
         }
+    }
+}
+
+/// What counts as a refusal for sure (the intent is closed) and what may have been carried out (the
+/// intent stays open and recovery decides from the servers).
+@Suite struct RefusalClassificationTests {
+    func error(_ kind: ECSError.Kind, _ status: Int?, attempts: Int = 1) -> ECSError {
+        ECSError(kind: kind, httpStatus: status, message: "x", operation: "BatchStopServers", isRetryable: false, attempts: attempts)
+    }
+
+    @Test func onlyAClearAnswerIsARefusal() {
+        #expect(ActionExecutor.isClearRefusal(error(.api, 400)))
+        #expect(ActionExecutor.isClearRefusal(error(.authentication, 401)))
+        #expect(ActionExecutor.isClearRefusal(error(.throttled, 429)))
+        #expect(ActionExecutor.isClearRefusal(error(.invalidRequest, nil)))
+        // A gateway may have passed the call on; a 2xx could not be read; no answer at all.
+        #expect(!ActionExecutor.isClearRefusal(error(.api, 500)))
+        #expect(!ActionExecutor.isClearRefusal(error(.api, 502)))
+        #expect(!ActionExecutor.isClearRefusal(error(.malformedResponse, 200)))
+        #expect(!ActionExecutor.isClearRefusal(error(.timeout, nil)))
+        #expect(!ActionExecutor.isClearRefusal(error(.transport, nil)))
+        // A refusal after earlier attempts (one may have timed out after the cloud took it).
+        #expect(!ActionExecutor.isClearRefusal(error(.api, 400, attempts: 2)))
+    }
+
+    @Test func aServerErrorLeavesTheIntentOpen() async throws {
+        try await WardenHarness.with(clockStart: monday) { h in
+            let id = await h.addServer("web-1")
+            await h.region.setFaults({ var f = SimFaults(); f.errorRate = 1.0; f.errorStatus = 500; return f }())
+            let result = try await ActionExecutor(context: h.context).perform(
+                ActionIntent(loop: .schedule, action: .stop, project: "main", servers: [id], subject: "office", boundary: stopBoundary, description: "stop", at: stopBoundary),
+                client: h.context.projects[0].client, dryRun: false)
+            guard case .noAnswer(let seq, _) = result else {
+                Issue.record("a 500 must leave the intent open, got \(result)")
+                return
+            }
+            #expect(try await h.context.store.openIntents().map(\.seq) == [seq])
+        }
+    }
+
+    @Test func youngCallsOutliveTheEntryCountAndCommitsAreSynchronous() async throws {
+        let store = try SQLiteStateStore.inMemory(retention: RetentionPolicy(journalDays: 90, journalMaxEntries: 1, keepCallsFor: 3600))
+        let now = Date(timeIntervalSince1970: 1_795_400_000)
+        let intent = try await store.append(JournalEntry(at: now, kind: .intent, loop: "schedule", servers: ["a"], result: .pending, message: "stop"))
+        try await store.append(JournalEntry(at: now, kind: .outcome, loop: "schedule", result: .success, message: "done", intentSeq: intent))
+        for index in 0..<5 { try await store.append(JournalEntry(at: now, kind: .event, loop: "quota", message: "e\(index)")) }
+        try await store.prune(now: now.addingTimeInterval(60))
+        let left = try await store.journal(since: 0, limit: 100)
+        #expect(left.filter { $0.kind != .event }.map(\.seq) == [intent, intent + 1])
+        #expect(left.filter { $0.kind == .event }.count == 1)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-sync-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let onDisk = try SQLiteStateStore.open(directory: directory)
+        #expect(try await onDisk.database.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
     }
 }

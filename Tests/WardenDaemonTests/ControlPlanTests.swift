@@ -72,6 +72,13 @@ import WardenHTTP
             try await client.execute(uri: "/v1/loops/jobs/pause", method: .post, headers: [.authorization: "Bearer plan-token"]) { response in
                 #expect(response.status == .conflict)
             }
+            // A paused loop runs no pass, not even one asked for by hand.
+            try await client.execute(uri: "/v1/loops/schedule/pause", method: .post, headers: [.authorization: "Bearer plan-token"]) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/v1/loops/schedule/run?wait=true", method: .post, headers: [.authorization: "Bearer plan-token"]) { response in
+                #expect(response.status == .conflict)
+            }
         }
         // The plan read the servers from the scheduler's last listing: no call to the cloud.
         #expect(await region.requests().count == before)

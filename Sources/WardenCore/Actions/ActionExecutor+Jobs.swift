@@ -61,9 +61,9 @@ extension ActionExecutor {
     /// Closes a finished job: per-server outcomes, the intent's outcome, metrics, events.
     func close(_ watched: WatchedJob, job: Job, now: Date) async throws {
         let store = context.store
-        try await store.updateJob(
-            project: watched.project, jobId: watched.jobId, status: job.status.rawValue, jobType: job.jobType, closedAt: now, beganAt: job.beginDate)
         guard let intentSeq = watched.intentSeq, let intent = try await store.entry(seq: intentSeq) else {
+            try await store.updateJob(
+                project: watched.project, jobId: watched.jobId, status: job.status.rawValue, jobType: job.jobType, closedAt: now, beganAt: job.beginDate)
             if job.status == .fail {
                 await context.event(
                     LoopName.jobs.rawValue, project: watched.project, subject: watched.jobId, action: "job-failed", severity: "warning",
@@ -75,13 +75,16 @@ extension ActionExecutor {
         let loop = LoopName(rawValue: intent.loop) ?? .schedule
         let depth = try await retryDepth(of: intent)
         let outcomes = Self.serverOutcomes(of: job, intentSeq: intentSeq, servers: intent.servers, now: now, attempt: depth + 1)
-        try await store.recordServerOutcomes(outcomes)
         let failed = outcomes.filter { $0.result == .failed }
         let succeeded = outcomes.count - failed.count
         let result: ActionResult = failed.isEmpty ? .success : (succeeded == 0 ? .failed : .partial)
         let failedText = failed.map { "\($0.serverId): \($0.errorCode ?? "-")\($0.retryAt == nil ? "" : " (retryable)")" }
-        try await store.append(
-            JournalEntry(
+        // The job's close, the per-server outcomes and the intent's outcome in one transaction: a
+        // crash or a write failure leaves the job open, to be closed again at the next round.
+        try await store.recordJobEnd(
+            project: watched.project, jobId: watched.jobId, status: job.status.rawValue, jobType: job.jobType, closedAt: now, beganAt: job.beginDate,
+            serverOutcomes: outcomes,
+            outcome: JournalEntry(
                 at: now, kind: .outcome, loop: intent.loop, project: intent.project, subject: intent.subject, action: intent.action,
                 clientToken: intent.clientToken, jobId: watched.jobId, servers: intent.servers, result: result,
                 message: failed.isEmpty

@@ -118,20 +118,22 @@ public struct ActionExecutor: Sendable {
             let accepted = try await client.batchAction(action.batchAction, serverIds: servers, clientToken: token)
             let now = context.clock.now()
             do {
-                try await store.append(
+                // The outcome and the watch of the job in one transaction: a job journaled as
+                // accepted is always followed to its end.
+                try await store.recordAccepted(
                     JournalEntry(
                         at: now, kind: .outcome, loop: loop.rawValue, project: project, subject: subject, action: action.rawValue, clientToken: token,
-                        jobId: accepted.jobId, servers: servers, result: .accepted, message: "job \(accepted.jobId) accepted", intentSeq: intentSeq))
-                try await store.watch(
-                    WatchedJob(project: project, jobId: accepted.jobId, jobType: nil, source: "warden", registeredAt: now, intentSeq: intentSeq))
+                        jobId: accepted.jobId, servers: servers, result: .accepted, message: "job \(accepted.jobId) accepted", intentSeq: intentSeq),
+                    watch: WatchedJob(project: project, jobId: accepted.jobId, jobType: nil, source: "warden", registeredAt: now, intentSeq: intentSeq))
             } catch {
-                // The intent stays open: recovery re-sends with the same token, which names the same job.
+                // Neither is written, so the intent stays open: recovery re-reads its servers and
+                // re-sends with the same token or closes it as unknown.
                 context.logger.error(
                     "job \(accepted.jobId) accepted but its outcome cannot be journaled; recovery will resolve intent \(intentSeq)",
                     metadata: ["loop": "\(loop.rawValue)", "project": "\(project)", "error": "\(error)"])
             }
             return .accepted(intent: intentSeq, jobId: accepted.jobId)
-        } catch let error as ECSError where !error.mayHaveBeenCarriedOut {
+        } catch let error as ECSError where Self.isClearRefusal(error) {
             let reason = "refused: \(error)"
             do {
                 try await store.append(
@@ -147,6 +149,21 @@ public struct ActionExecutor: Sendable {
             return .refused(intent: intentSeq, reason: reason)
         } catch {
             return .noAnswer(intent: intentSeq, reason: "\(error)")
+        }
+    }
+
+    /// A refusal for sure: nothing was carried out. Answered flow control, a client-side refusal, or
+    /// a 4xx on the only attempt. A 5xx (a gateway may have passed the call on), a 2xx that could not
+    /// be read, no answer, or a refusal after earlier attempts that may have gone through are not:
+    /// their intent stays open and recovery decides from what the servers are.
+    static func isClearRefusal(_ error: ECSError) -> Bool {
+        switch error.kind {
+        case .transport, .timeout, .malformedResponse: return false
+        case .invalidRequest: return true
+        case .throttled: return error.httpStatus.map { $0 < 500 || $0 == 501 } ?? true
+        case .api, .authentication:
+            guard let status = error.httpStatus, (400..<500).contains(status) else { return false }
+            return error.attempts <= 1
         }
     }
 

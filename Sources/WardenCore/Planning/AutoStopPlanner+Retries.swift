@@ -10,7 +10,8 @@ extension AutoStopPlanner {
         _ servers: [Server], project: String, schedule: String, action: ScheduleAction, boundary: Date, calls: [JournaledCall], inFlight: Set<String>,
         limits: AutoStopLimits, now: Date, reportHeld: Bool = true, plan: inout AutoStopPlan
     ) -> [Wanted] {
-        let boundaryCalls = calls.filter { $0.action == action && $0.state != .refused && $0.belongs(to: boundary) }.sorted { $0.seq < $1.seq }
+        let allCalls = calls.filter { $0.action == action && $0.belongs(to: boundary) }
+        let boundaryCalls = allCalls.filter { $0.state != .refused }.sorted { $0.seq < $1.seq }
         guard !boundaryCalls.isEmpty else { return [] }
         var due: [Int64: [String]] = [:]
         for server in servers {
@@ -23,10 +24,12 @@ extension AutoStopPlanner {
                 continue
             }
             let allowed = SubJobRetryRules.classify(failure.errorCode) == .capacity ? limits.capacityRetries : limits.failedSubJobRetries
-            if naming.count > allowed {
+            // Every call naming it counts as an attempt, a refused one too ("once" means once).
+            let attempts = allCalls.filter { $0.servers.contains(server.id) }.count
+            if attempts > allowed {
                 plan.skip(
                     project, server, schedule, "retry_exhausted",
-                    "its \(action.rawValue) failed with \(failure.errorCode ?? "-") \(naming.count) times; not retried again", counted: true)
+                    "its \(action.rawValue) failed with \(failure.errorCode ?? "-") after \(attempts) calls; not retried again", counted: true)
             } else if retryAt > now {
                 plan.skip(project, server, schedule, "retry_wait", "its \(action.rawValue) failed with \(failure.errorCode ?? "-"); retried after \(ISO8601DateFormatter().string(from: retryAt))", counted: true)
                 plan.recheckAt = min(plan.recheckAt ?? retryAt, retryAt)

@@ -153,10 +153,12 @@ public struct JournaledCall: Sendable, Equatable {
     public var boundary: Date?
     /// Servers whose sub-job failed, with the code and when a retry may go.
     public var failures: [String: ServerOutcome]
+    /// The call's job has ended (its per-server outcomes are known).
+    public var ended: Bool
 
     public init(
         project: String, schedule: String, action: ScheduleAction, at: Date, servers: Set<String>, state: State, dryRun: Bool = false, seq: Int64 = 0,
-        boundary: Date? = nil, failures: [String: ServerOutcome] = [:]
+        boundary: Date? = nil, failures: [String: ServerOutcome] = [:], ended: Bool = false
     ) {
         self.project = project
         self.schedule = schedule
@@ -168,6 +170,7 @@ public struct JournaledCall: Sendable, Equatable {
         self.seq = seq
         self.boundary = boundary
         self.failures = failures
+        self.ended = ended
     }
 
     /// Whether the call was made for `boundary` (older entries without one: written after it).
@@ -373,7 +376,9 @@ public enum AutoStopPlanner {
         for call in calls where call.project == project && call.schedule == schedule && call.action == action {
             if let boundary {
                 if call.belongs(to: boundary) && call.state != .refused { servers.formUnion(call.servers) }
-            } else if call.state == .ambiguous && now.timeIntervalSince(call.at) <= grace {
+            } else if now.timeIntervalSince(call.at) <= grace, call.state == .ambiguous || (call.state == .accepted && !call.ended && !call.dryRun) {
+                // Enforcing: a call that may have been carried out, or whose job is still running
+                // (a server it names may not have moved yet), holds its servers.
                 servers.formUnion(call.servers)
             }
         }

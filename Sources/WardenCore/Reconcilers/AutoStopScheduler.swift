@@ -172,7 +172,7 @@ public final class AutoStopScheduler: Reconciler {
             return JournaledCall(
                 project: project, schedule: schedule, action: action, at: intent.at, servers: Set(intent.servers), state: call.state,
                 dryRun: intent.kind == .dryRun, seq: intent.seq, boundary: intent.boundary,
-                failures: call.serverOutcomes.filter { $0.value.result == .failed })
+                failures: call.serverOutcomes.filter { $0.value.result == .failed }, ended: !call.serverOutcomes.isEmpty)
         }
     }
 
@@ -198,6 +198,11 @@ public final class AutoStopScheduler: Reconciler {
             let ids = batch.serverIds.filter { id in
                 guard let server = fresh[id] else { return false }
                 return Self.notAsPlanned(server, schedule: batch.schedule, action: batch.action, tags: settings.tags, now: now) == nil
+            }
+            // A server that became busy since the plan is acted on once its task ends: the boundary
+            // stays open for it.
+            if batch.boundary != nil, batch.serverIds.contains(where: { fresh[$0]?.taskState != nil }) {
+                result.failedBoundaries.insert(ScheduleMarkKey(schedule: batch.schedule, project: project.name))
             }
             guard !ids.isEmpty else { continue }
             do {

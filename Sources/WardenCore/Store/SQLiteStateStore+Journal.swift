@@ -172,6 +172,32 @@ extension SQLiteStateStore {
         }
     }
 
+    public func recordAccepted(_ outcome: JournalEntry, watch job: WatchedJob) async throws -> Int64 {
+        try await database.write { db in
+            var record = JournalRecord(outcome)
+            try record.insert(db)
+            try WatchedJobRecord(job).insert(db, onConflict: .ignore)
+            return record.seq ?? db.lastInsertedRowID
+        }
+    }
+
+    public func recordJobEnd(
+        project: String, jobId: String, status: String, jobType: String?, closedAt: Date, beganAt: Date?, serverOutcomes: [ServerOutcome], outcome: JournalEntry
+    ) async throws {
+        try await database.write { db in
+            if var job = try WatchedJobRecord.fetchOne(db, key: ["project": project, "job_id": jobId]) {
+                job.status = status
+                job.jobType = jobType ?? job.jobType
+                job.closedAt = closedAt
+                job.beganAt = beganAt ?? job.beganAt
+                try job.update(db)
+            }
+            for server in serverOutcomes { try ServerOutcomeRecord(server).upsert(db) }
+            var record = JournalRecord(outcome)
+            try record.insert(db)
+        }
+    }
+
     public func recordServerOutcomes(_ outcomes: [ServerOutcome]) async throws {
         guard !outcomes.isEmpty else { return }
         try await database.write { db in

@@ -10,12 +10,15 @@ extension SQLiteStateStore {
         try await database.write { db in
             let journalCutoff = now.timeIntervalSince1970 - retention.journalDays * 86_400
             let lastSeq = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0
+            // Calls (intents and their outcomes) younger than `keepCallsFor` stay whatever the
+            // count: the scheduler's holds and retries of a boundary rest on them.
             try db.execute(
                 sql: """
                     DELETE FROM journal WHERE (at < ? OR seq <= ?) AND NOT (kind = 'intent'
                     AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.kind = 'outcome' AND o.intent_seq = journal.seq))
+                    AND NOT (kind IN ('intent', 'outcome', 'dry_run') AND at >= ?)
                     """,
-                arguments: [journalCutoff, lastSeq - Int64(retention.journalMaxEntries)])
+                arguments: [journalCutoff, lastSeq - Int64(retention.journalMaxEntries), now.timeIntervalSince1970 - retention.keepCallsFor])
             try db.execute(sql: "DELETE FROM server_outcomes WHERE intent_seq NOT IN (SELECT seq FROM journal)")
             try db.execute(sql: "DELETE FROM quota_history WHERE at < ?", arguments: [now.timeIntervalSince1970 - retention.quotaHistoryDays * 86_400])
             try db.execute(

@@ -30,7 +30,15 @@ public final class SQLiteStateStore: StateStore {
         }
         let path = (directory as NSString).appendingPathComponent("state.sqlite")
         try checkExistingFile(path)
-        return try prepare(try connect(path: path, readOnly: false), path: path, retention: retention)
+        let database = try connect(path: path, readOnly: false)
+        // An intent must be durable before its call: WAL with synchronous=FULL syncs every commit
+        // (GRDB's pool sets NORMAL, which a power cut can roll back).
+        do {
+            try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        } catch {
+            throw classify(error, path: path)
+        }
+        return try prepare(database, path: path, retention: retention)
     }
 
     /// Only a missing file means "new". An empty file was not written by ecs-warden (it writes its
@@ -170,6 +178,10 @@ public final class SQLiteStateStore: StateStore {
                         CASE result WHEN 'error' THEN 'refused' WHEN 'fail' THEN 'failed' ELSE
                             CASE WHEN result IS NULL OR result IN (\(results)) THEN result ELSE 'unknown' END END,
                         message, intent_seq FROM journal;
+                    -- Sequence numbers are never reused: the new table continues from the old one's
+                    -- AUTOINCREMENT counter (which may be above the highest row left).
+                    INSERT INTO sqlite_sequence (name, seq) SELECT 'journal_v2', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'journal_v2');
+                    UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'journal'), 0)) WHERE name = 'journal_v2';
                     DROP TABLE journal;
                     ALTER TABLE journal_v2 RENAME TO journal;
                     CREATE INDEX journal_at ON journal(at);

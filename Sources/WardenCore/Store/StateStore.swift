@@ -32,6 +32,14 @@ public protocol StateStore: Sendable {
     func calls(loop: String, since: Date) async throws -> [RecordedCall]
     /// Records how each server's sub-job ended (idempotent per intent and server).
     func recordServerOutcomes(_ outcomes: [ServerOutcome]) async throws
+    /// Appends the `accepted` outcome of a call and starts following its job, in one transaction.
+    @discardableResult
+    func recordAccepted(_ outcome: JournalEntry, watch job: WatchedJob) async throws -> Int64
+    /// Closes a job, records its per-server outcomes and appends the intent's outcome, in one
+    /// transaction (all or nothing: a job left open is closed again later).
+    func recordJobEnd(
+        project: String, jobId: String, status: String, jobType: String?, closedAt: Date, beganAt: Date?, serverOutcomes: [ServerOutcome], outcome: JournalEntry
+    ) async throws
 
     // MARK: Episodes
 

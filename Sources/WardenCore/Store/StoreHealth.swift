@@ -158,6 +158,31 @@ public struct HealthReportingStore: StateStore {
 
     public func prune(now: Date) async throws { try await base.prune(now: now) }
 
+    public func recordAccepted(_ outcome: JournalEntry, watch job: WatchedJob) async throws -> Int64 {
+        do {
+            let seq = try await base.recordAccepted(outcome, watch: job)
+            health.appendSucceeded()
+            return seq
+        } catch {
+            health.appendFailed(error)
+            throw error
+        }
+    }
+
+    public func recordJobEnd(
+        project: String, jobId: String, status: String, jobType: String?, closedAt: Date, beganAt: Date?, serverOutcomes: [ServerOutcome], outcome: JournalEntry
+    ) async throws {
+        do {
+            try await base.recordJobEnd(
+                project: project, jobId: jobId, status: status, jobType: jobType, closedAt: closedAt, beganAt: beganAt, serverOutcomes: serverOutcomes,
+                outcome: outcome)
+            health.appendSucceeded()
+        } catch {
+            health.appendFailed(error)
+            throw error
+        }
+    }
+
     public func scheduledStopSuccesses(project: String) async throws -> [String: Date] { try await base.scheduledStopSuccesses(project: project) }
     public func openSavingsWindows(project: String) async throws -> [SavingsWindow] { try await base.openSavingsWindows(project: project) }
     public func openSavingsWindow(_ window: SavingsWindow) async throws { try await base.openSavingsWindow(window) }

@@ -36,7 +36,15 @@ public struct RetentionPolicy: Sendable, Equatable {
     /// Sale-state transitions older than this are removed.
     public var transitionDays: Double
 
-    public init(journalDays: Double = 90, journalMaxEntries: Int = 500_000, quotaHistoryDays: Double = 30, transitionDays: Double = 365) {
+    /// Calls younger than this are kept whatever `journalMaxEntries` says (the longest boundary
+    /// grace: holds and retries rest on them).
+    public var keepCallsFor: TimeInterval
+
+    public init(
+        journalDays: Double = 90, journalMaxEntries: Int = 500_000, quotaHistoryDays: Double = 30, transitionDays: Double = 365,
+        keepCallsFor: TimeInterval = 7 * 86_400
+    ) {
+        self.keepCallsFor = keepCallsFor
         self.journalDays = journalDays
         self.journalMaxEntries = journalMaxEntries
         self.quotaHistoryDays = quotaHistoryDays

@@ -270,7 +270,12 @@ public enum ConfigLoader {
             journalDays: retentionNode["journal_days"].double(default: 90, range: 1...36_500),
             journalMaxEntries: retentionNode["journal_max_entries"].int(default: 500_000, range: 1000...100_000_000),
             quotaHistoryDays: retentionNode["quota_history_days"].double(default: 30, range: 1...3650),
-            transitionDays: retentionNode["transition_days"].double(default: 365, range: 1...36_500))
+            transitionDays: retentionNode["transition_days"].double(default: 365, range: 1...36_500),
+            keepCallsFor: max(limits.boundaryGrace, 86_400))
+        if retention.journalDays * 86_400 <= limits.boundaryGrace {
+            retentionNode["journal_days"].fail(
+                "must be longer than auto_stop.boundary_grace (\(Int(limits.boundaryGrace)) s): the calls of a boundary are needed until its grace ends")
+        }
 
         let log = root["log"]
         log.allowOnly(["format", "level"])
