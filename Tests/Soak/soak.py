@@ -1762,7 +1762,10 @@ class Soak:
                 if o["result"] == "accepted" and o["job_id"] and e["action"] == "stop":
                     for s in e["servers"]:
                         journal_pb[(s, e["subject"], boundary_of(e))].add(o["job_id"])
-        journal_twice = {k: v for k, v in journal_pb.items() if len(v) > 1}
+        # a later job for a server whose earlier job's sub-job FAILed is the retry the daemon owes
+        # (as in definitions A and B), not a second stop
+        journal_twice = {k: v for k, v in journal_pb.items()
+                         if len(v) > 1 and len([i for i in v if sub.get((i, k[0]), (None,))[0] != "FAIL"]) > 1}
         stop_pairs = [len(v) for k, v in per_boundary.items() if k[0] == "stop"]
         say(f"   {len(stop_pairs)} (server, stop boundary) pairs acted on; most distinct stop jobs for one pair: {max(stop_pairs or [0])}; "
             f"{len(timeline)} servers in {len(jobs)} jobs; {len(self.person_starts)} servers started by a person")
