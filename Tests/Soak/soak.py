@@ -9,13 +9,16 @@ What it does (details in soak.sh):
   * ecs-sim with a few projects x a few hundred servers, a share tagged with three schedules;
   * a recording proxy between the daemon and the simulator: it forwards every byte unchanged and
     writes down each batch power action (body, X-Client-Token, status, job_id), because the
-    simulator's request log has no bodies;
+    simulator's request log has no bodies; in the hostile phase only, it mangles a share of the
+    GET answers (wrong types, missing keys, repeated pages, dripped bodies, Retry-After: 1e300),
+    never a batch action;
   * `ecs-warden run` with a generated configuration: schedules whose boundaries fall every minute
     (each schedule: start, then stop 2 minutes later, every 4 minutes, in the local time zone),
     short loop intervals, two accounts (AK/SK and IAM password);
   * faults in phases, each followed by a bounded wait for every loop to pass again (the recovery
     time): 5xx bursts, 429 and 202 throttling, latency below and above the request timeout,
-    dropped connections, late delivery, sub-jobs failing with Ecs.0603 for part of a batch (a
+    dropped connections, a hostile endpoint, a second instance on the same state directory,
+    late delivery, sub-jobs failing with Ecs.0603 for part of a batch (a
     boundary inside; the daemon must retry them after the code's wait), wrong credentials, IAM
     token revocation, SIGHUP with an invalid file, a
     long API outage (10 minutes at SOAK_MINUTES>=15), and kill -9 of the daemon 0-500 ms after a
@@ -62,12 +65,91 @@ def batch_label(record):
 
 # ============================================================================ recording proxy
 
+# GET answers the hostile phase may mangle: server listings, jobs, limits, flavors (never a POST,
+# never a batch action: the double-action accounting reads their answers).
+HOSTILE_PATH = re.compile(r"^/v1/[^/]+/(cloudservers/detail|jobs/[^/?]+|cloudservers/limits|cloudservers/flavors)(\?.*)?$|"
+                          r"^/v2\.1/[^/]+/(servers/detail|servers|flavors/detail|flavors|limits)(\?.*)?$")
+HOSTILE_KINDS = ("repeated-page", "wrong-type", "missing-key", "dripped-body", "retry-after-1e300")
+
+
+def hostile_kinds(path):
+    listing = "/cloudservers/detail" in path or re.search(r"/servers(/detail)?(\?|$)", path)
+    return [k for k in HOSTILE_KINDS if k != "repeated-page" or listing]
+
+
+def mangle(kind, path, status, reason, headers, data, control):
+    """(status, reason, headers, body, drip seconds or None) of a mangled answer of the simulator."""
+    base = path.split("?")[0]
+    if kind == "dripped-body":
+        return status, reason, headers, data, float(control.get("drip_seconds", 7))
+    if kind == "retry-after-1e300":
+        headers = [(n, v) for n, v in headers if n.lower() not in ("retry-after", "content-type")]
+        headers += [("Content-Type", "application/json"), ("Retry-After", "1e300")]
+        if random.random() < 0.5:
+            body = {"error_code": "APIGW.0308", "error_msg": "The throttling threshold has been reached: policy user over ratelimit"}
+            return 429, "Too Many Requests", headers, json.dumps(body).encode(), None
+        body = {"error": {"code": "Ecs.0000", "message": "Service unavailable, try again later"}}
+        return 503, "Service Unavailable", headers, json.dumps(body).encode(), None
+    try:
+        doc = json.loads(data or b"{}")
+    except ValueError:
+        return status, reason, headers, data, None
+    if not isinstance(doc, dict):
+        return status, reason, headers, data, None
+    listing = next((k for k in ("servers", "flavors") if isinstance(doc.get(k), list)), None)
+    if kind == "wrong-type":
+        if listing == "servers" and doc["servers"]:
+            victim = random.choice(doc["servers"])
+            victim["status"] = 5
+            victim["tags"] = "x"
+        elif listing == "flavors" and doc["flavors"]:
+            victim = random.choice(doc["flavors"])
+            victim["vcpus"] = {"n": 2}
+            victim["ram"] = "lots"
+        elif "/jobs/" in base:
+            doc["status"] = 5
+            if isinstance(doc.get("entities"), dict):
+                doc["entities"]["sub_jobs"] = "x"
+        elif isinstance(doc.get("absolute"), dict):
+            doc["absolute"] = {k: "many" for k in doc["absolute"]}
+        elif listing:
+            doc[listing] = "x"
+        else:
+            for key in list(doc)[:1]:
+                doc[key] = 5
+    elif kind == "missing-key":
+        if listing:
+            del doc[listing]
+        elif "/jobs/" in base:
+            doc.pop("status", None)
+        elif "absolute" in doc:
+            del doc["absolute"]
+        else:
+            for key in list(doc)[:1]:
+                del doc[key]
+    elif kind == "repeated-page" and isinstance(doc.get("servers"), list):
+        # a next link back to the same marker (or page), and a count (v1) that asks for one more page
+        marker = re.search(r"[?&]marker=([^&]+)", path)
+        last = doc["servers"][-1].get("id") if doc["servers"] and isinstance(doc["servers"][-1], dict) else None
+        href = "http://127.0.0.1" + base + "?limit=1000" + (f"&marker={marker.group(1) if marker else last}" if (marker or last) else "")
+        doc["servers_links"] = [{"rel": "next", "href": href}]
+        if isinstance(doc.get("count"), int) and not re.search(r"[?&]offset=([2-9]|\d\d)", path):
+            doc["count"] += len(doc["servers"])
+    return status, reason, headers, json.dumps(doc).encode(), None
+
+
 def run_proxy(listen_port, upstream_port, record_path):
     """Forwards every request to the simulator unchanged (same path, headers and body, so AK/SK
-    signatures stay valid) and records batch power actions. A dropped upstream connection is
+    signatures stay valid) and records batch power actions; while the control file holds
+    "hostile", mangles a share of the GET answers (see HOSTILE_PATH, mangle) and records each in
+    RECORD_FILE.mangled. A dropped upstream connection is
     passed on as a reset of the client's connection."""
     record_lock = threading.Lock()
     record_file = open(record_path, "a", buffering=1)
+    mangled_file = open(record_path + ".mangled", "a", buffering=1)
+    pages = {}  # listing path -> the last first page served (for repeated pages)
+    turns = collections.Counter()  # mangled answers so far, per number of kinds that apply
+    rng = random.Random()
     hop = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "content-length", "upgrade", "te", "trailer"}
     action_path = re.compile(r"^/v1/([^/]+)/cloudservers/action(\?.*)?$")
 
@@ -131,6 +213,22 @@ def run_proxy(listen_port, upstream_port, record_path):
                             entry["servers"] = [s.get("id") for s in parsed[key].get("servers", [])]
                 except (ValueError, AttributeError):
                     entry["action"] = "unparsable"
+            hostile = None
+            if match is None and self.command == "GET" and HOSTILE_PATH.match(self.path):
+                try:
+                    with open(record_path + ".control") as f:
+                        hostile = json.load(f).get("hostile")
+                except (OSError, ValueError):
+                    hostile = None
+            kind = None
+            if hostile and rng.random() < float(hostile.get("rate", 0)):
+                # the kinds in turn (per class of answer, listings first get a repeated page), so
+                # that every kind is sent in a short phase
+                kinds = [k for k in hostile_kinds(self.path) if k in hostile.get("kinds", HOSTILE_KINDS)] or [None]
+                with record_lock:
+                    n = turns[len(kinds)]
+                    turns[len(kinds)] += 1
+                kind = kinds[n % len(kinds)]
             conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=900)
             try:
                 conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -158,13 +256,40 @@ def run_proxy(listen_port, upstream_port, record_path):
                 except (ValueError, AttributeError):
                     entry["job_id"] = None
                 record(entry)
+            status, reason, headers = response.status, response.reason, response.getheaders()
+            drip = None
+            base = self.path.split("?")[0]
+            first_page = self.command == "GET" and status == 200 and "servers" in base and HOSTILE_PATH.match(self.path) and not re.search(r"[?&](marker=|offset=([2-9]|\d\d))", self.path)
+            if kind == "repeated-page" and status == 200 and not first_page and base in pages:
+                # a page already served: after marker X (or page N), the last first page again
+                # (the request itself went upstream unchanged: its signature covers the query)
+                data = pages[base]
+            elif first_page:
+                pages[base] = data
+            if kind is not None and status == 200:
+                status, reason, headers, data, drip = mangle(kind, self.path, status, reason, headers, data, hostile)
+                with record_lock:
+                    mangled_file.write(json.dumps({"t": time.time(), "kind": kind, "path": self.path.split("?")[0]}) + "\n")
             try:
-                self.send_response_only(response.status, response.reason)
-                for name, value in response.getheaders():
+                self.send_response_only(status, reason)
+                for name, value in headers:
                     if name.lower() not in hop:
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                if drip is not None:
+                    # headers at once, then one byte every 100 ms for `drip` seconds, then the
+                    # connection is closed with the body unfinished (longer than request_timeout)
+                    self.wfile.flush()
+                    until = time.time() + drip
+                    for i in range(len(data)):
+                        if time.time() >= until:
+                            break
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                    self.close_connection = True
+                    return
                 if self.command != "HEAD":
                     self.wfile.write(data)
                 self.wfile.flush()
@@ -903,6 +1028,11 @@ class Soak:
         self.run_phase("latency-1500ms", {"latencyMs": 1500}, dur(15, 5))
         self.run_phase(f"latency-4500ms(>request_timeout {self.request_timeout:.0f}s)", {"latencyMs": 4500}, dur(20, 8))
         self.run_phase("drop-30%", {"dropRate": 0.3}, dur(25, 8))
+        self.kill_armed = False
+        while self.pending_kill:
+            time.sleep(0.1)
+        self.hostile_phase()
+        self.second_instance()
 
         # Late delivery: batch calls reach the simulator 60 s after the daemon sent them (an API
         # gateway that queues the call while the daemon times out and gives up: 5 attempts of 3 s,
@@ -1053,6 +1183,118 @@ class Soak:
         # ---------------- settle and analyse
         self.settle()
         self.analyse()
+
+    # ------------------------------------------------------------------ hostile endpoint, second instance
+    HOSTILE_RATE = 0.5
+    HOSTILE_SECONDS = 25.0
+
+    def hostile_phase(self):
+        """A hostile endpoint: for HOSTILE_RATE of the GET answers of the simulator (server listings,
+        jobs, limits, flavors) the proxy sends a value of the wrong type, drops a required key,
+        answers a repeated page (a next link back to the same page; page N answered with page N-1),
+        drips the body (headers at once, then a byte every 100 ms for request_timeout + 4 s, then
+        the connection closes), or answers 429/503 with `Retry-After: 1e300`. Batch actions (POST)
+        go through untouched, so the double-action accounting stays valid. Kills are off (random
+        ones wait until after the phase): the daemon must survive this on its own. The phase starts
+        5 s before a schedule boundary, so that listings, limits, flavors and the jobs of the
+        boundary's batches are all read through it."""
+        with self.lock:
+            postponed, self.random_kill_times = self.random_kill_times, []
+        gen = self.gen
+        seconds = self.HOSTILE_SECONDS  # not scaled: a few schedule passes at any SOAK_MINUTES
+        drip = self.request_timeout + 4
+        control = self.proxy_records + ".control"
+        name = f"hostile-endpoint({self.HOSTILE_RATE:.0%} of GET answers)"
+
+        def on():
+            with open(control + ".tmp", "w") as f:
+                json.dump({"hostile": {"rate": self.HOSTILE_RATE, "drip_seconds": drip}}, f)
+            os.replace(control + ".tmp", control)
+
+        # a schedule boundary 5 s into the phase: its batches' jobs are followed through mangled answers
+        now = time.time()
+        boundary = min(b[0] for n in SCHEDULES for b in self.boundaries[n] if b[0] > now + 6)
+        self.sleep(boundary - 5 - time.time())
+        exits_before = len(self.unexpected_exits)
+        phase = self.run_phase(name, None, seconds, action=on, check_recovery=False)
+        os.remove(control)
+        self.sleep(drip + 1)  # the last dripped bodies end
+        phase["end"] = time.time()
+        self.record_recovery(phase, "after the last mangled answer", "hostile-endpoint")
+        counts = collections.Counter()
+        paths = collections.Counter()
+        try:
+            with open(self.proxy_records + ".mangled") as f:
+                for line in f:
+                    m = json.loads(line)
+                    if phase["start"] - 1 <= m["t"] <= phase["end"] + 1:
+                        counts[m["kind"]] += 1
+                        p = m["path"]
+                        paths["jobs" if "/jobs/" in p else "limits" if "limits" in p else "flavors" if "flavors" in p else "listings" if "servers" in p else p] += 1
+        except (OSError, ValueError):
+            pass
+        with self.lock:
+            gets = sum(1 for r in self.sim_records if r.get("method") == "GET" and phase["start"] <= r["time"] <= phase["end"]
+                       and HOSTILE_PATH.match(r.get("path", "")))
+            self.random_kill_times = sorted(self.random_kill_times + postponed)
+        self.hostile = {"counts": counts, "paths": paths, "gets": gets}
+        say(f"  -> {name}: {sum(counts.values())} answers mangled of {gets} eligible GETs at the simulator: "
+            + ", ".join(f"{k} {counts.get(k, 0)}" for k in HOSTILE_KINDS) + "; by path: " + ", ".join(f"{k} {v}" for k, v in sorted(paths.items())))
+        with self.daemon_lock:
+            alive = self.gen is gen and self.daemon_proc.poll() is None and gen["end"] is None
+        served = request("GET", f"{self.control}/v1/status", timeout=3)[0] == 200
+        exits = self.unexpected_exits[exits_before:]
+        self.checks.check(all(counts.get(k, 0) > 0 for k in HOSTILE_KINDS),
+                          f"{name}: every kind of mangled answer was sent (" + ", ".join(f"{k} {counts.get(k, 0)}" for k in HOSTILE_KINDS) + ")")
+        self.checks.check(alive and served and not exits,
+                          f"{name}: the daemon survived it (same process {gen['pid']}: {alive}, control API serving: {served}, "
+                          f"unexpected exits during the phase: {len(exits)}"
+                          + "".join(f"; gen {u['gen']} status {u['rc']}: ...{u['tail'][-300:]!r}" for u in exits) + ")")
+
+    def second_instance(self):
+        """A second `ecs-warden run` on the same configuration (same state directory) while the first
+        runs: it must exit non-zero within 5 s with one line naming the state directory and the
+        first's pid; the first keeps running; no batch call reaches the simulator meanwhile (the
+        attempt is made in a quiet part of a minute, 15 s after a boundary and 20 s before the next)."""
+        while True:
+            now = time.time()
+            last = max(b[0] for name in SCHEDULES for b in self.boundaries[name] if b[0] <= now)
+            nxt = min(b[0] for name in SCHEDULES for b in self.boundaries[name] if b[0] > now)
+            if now - last >= 15 and nxt - now >= 20:
+                break
+            self.sleep(1)
+        gen = self.gen
+        first_pid = gen["pid"]
+        state_dir = f"{self.work}/state"
+        env = self.daemon_env()
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("WATCHDOG_USEC", None)
+        t0 = time.time()
+        say(f"second instance: ecs-warden run --config {self.config_path} while generation {gen['n']} (pid {first_pid}) runs")
+        try:
+            out = subprocess.run([self.warden, "run", "--config", self.config_path], capture_output=True, text=True, env=env,
+                                 timeout=30, cwd=self.work)
+            rc, text = out.returncode, (out.stdout + out.stderr)
+        except subprocess.TimeoutExpired as timeout:
+            rc, text = None, ((timeout.stdout or b"") + (timeout.stderr or b"")).decode(errors="replace") if isinstance(timeout.stdout, bytes) else str(timeout.stdout or "")
+        t1 = time.time()
+        self.sleep(3)  # the simulator's request log is polled
+        lines = [l for l in text.splitlines() if l.strip()]
+        with self.lock:
+            batches = [r for r in self.sim_records if is_batch(r) and t0 <= r["time"] <= t1 + 2]
+        with self.daemon_lock:
+            alive = self.gen is gen and self.daemon_proc.poll() is None and gen["end"] is None
+        served = request("GET", f"{self.control}/v1/status", timeout=3)[0] == 200
+        say(f"  -> second instance: exit status {rc} after {t1 - t0:.1f} s; output ({len(lines)} lines): {text.strip()[:400]!r}")
+        named = any(state_dir in l and f"pid {first_pid}" in l for l in lines)
+        self.checks.check(rc is not None and rc != 0 and t1 - t0 <= 5 and len(lines) == 1 and named,
+                          f"a second instance on the same state directory exits non-zero within 5 s (status {rc}, {t1 - t0:.1f} s) with one line "
+                          f"naming {state_dir} and the first's pid {first_pid} ({len(lines)} lines, named: {named})")
+        self.checks.check(alive and served and not batches,
+                          f"the first instance kept running (pid {first_pid}: {alive}, serving: {served}) and no batch call reached the "
+                          f"simulator while the second was up ({len(batches)})")
+        with self.lock:
+            self.phases.append({"name": "second-instance", "kind": "calm", "start": t0, "end": t1, "faults": None})
 
     # ------------------------------------------------------------------ partial batch failures
     SUBJOB_CODE = "Ecs.0603"
@@ -1525,7 +1767,10 @@ class Soak:
                         if e.get("retry_of") is not None and (e["retry_of"], s) in failed_sub_jobs:
                             continue
                         journal_pb[(s, e["subject"], boundary_of(e))].add(o["job_id"])
-        journal_twice = {k: v for k, v in journal_pb.items() if len(v) > 1}
+        # a later job for a server whose earlier job's sub-job FAILed is the retry the daemon owes
+        # (as in definitions A and B), not a second stop
+        journal_twice = {k: v for k, v in journal_pb.items()
+                         if len(v) > 1 and len([i for i in v if sub.get((i, k[0]), (None,))[0] != "FAIL"]) > 1}
         stop_pairs = [len(v) for k, v in per_boundary.items() if k[0] == "stop"]
         say(f"   {len(stop_pairs)} (server, stop boundary) pairs acted on; most distinct stop jobs for one pair: {max(stop_pairs or [0])}; "
             f"{len(timeline)} servers in {len(jobs)} jobs; {len(self.person_starts)} servers started by a person")

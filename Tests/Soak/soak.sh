@@ -23,7 +23,13 @@
 # Phases (each fault is followed by a bounded wait for every loop's first successful pass, which is
 # the recovery time): warm-up; 5xx at 50% (503) and 100% (500); throttling 429 Common.1503 and
 # 202 Common.0024; latency 1.5 s and 4.5 s (above the 3 s request timeout: the call is done but
-# the answer is lost); 30% dropped connections; late delivery (the proxy holds batch calls 60 s
+# the answer is lost); 30% dropped connections; a hostile endpoint (25 s from 5 s before a
+# boundary: for 50% of the GET answers of server listings, jobs, limits and flavors the proxy
+# sends a value of the wrong type, drops a required key, serves a repeated page (a next link back
+# to the same marker, then the same page again), drips the body a byte every 100 ms for
+# request_timeout + 4 s, or answers 429/503 with `Retry-After: 1e300`; batch actions are never
+# touched; kills are off); a second `ecs-warden run` on the same configuration (state directory)
+# while the first runs, in a quiet part of a minute; late delivery (the proxy holds batch calls 60 s
 # before forwarding them, so the simulator carries a call out after the daemon gave up on it and
 # after the daemon's next pass); sub-jobs failing with Ecs.0603 for 30% of the servers of each batch
 # (failSubJobRate, from 5 s before a boundary to 15 s after it; each server fails once, so the retry
@@ -41,6 +47,10 @@
 #                                             under a new X-Client-Token after a late-delivered call
 #   repro-busy-boundary.sh [BIN_DIR]          a server busy at its boundary never acted on
 #
+# Checks of the hostile phase: every kind of mangled answer was sent, the daemon survived it (same
+# process, no unexpected exit), every loop passed again after it (recovery); of the second
+# instance: it exits non-zero within 5 s with one line naming the state directory and the first's
+# pid, the first keeps running, no batch call reaches the simulator meanwhile.
 # Checks at the end: recovery after every fault, enough kills, no unexpected exit, sd_notify,
 # SIGHUP counters (ecs_warden_config_reloads_total), IAM token refresh, every batch call carries a
 # journaled intent's token, servers stopped twice (0), servers started twice (0), journal intents
