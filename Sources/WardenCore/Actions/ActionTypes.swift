@@ -21,15 +21,6 @@ public enum ServerAction: String, Sendable, Codable, CaseIterable {
         case .hardReboot: return .reboot(.hard)
         }
     }
-
-    /// The API's per-minute budget is counted per call kind: a forced stop is a stop.
-    public var budgetKind: String {
-        switch self {
-        case .stop, .hardStop: return "stop"
-        case .start: return "start"
-        case .hardReboot: return "reboot"
-        }
-    }
 }
 
 extension ServerAction {

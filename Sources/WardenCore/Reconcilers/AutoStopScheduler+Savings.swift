@@ -26,11 +26,10 @@ extension AutoStopScheduler {
                             project: project.project, serverId: server.id, schedule: schedule, flavor: flavor,
                             vcpus: server.flavor?.vcpus ?? size?.vcpus ?? 0, ramMB: server.flavor?.ram ?? size?.ramMB ?? 0, openedAt: stoppedAt,
                             countedUntil: stoppedAt)
-                        try await store.openSavingsWindow(window)
+                        open[server.id] = try await store.openSavingsWindow(window)
                     }
                 }
                 // Count the open windows up to now; close those whose server runs again or is gone.
-                open = Dictionary(try await store.openSavingsWindows(project: project.project).map { ($0.serverId, $0) }, uniquingKeysWith: { a, _ in a })
                 for window in open.values {
                     let server = listed[window.serverId]
                     let stillStopped = server.map { $0.status == .shutoff && $0.tagValue(settings.tags.schedule) == window.schedule } ?? false

@@ -59,10 +59,11 @@ extension SQLiteStateStore {
         }
     }
 
-    public func openSavingsWindow(_ window: SavingsWindow) async throws {
+    public func openSavingsWindow(_ window: SavingsWindow) async throws -> SavingsWindow {
         try await database.write { db in
             var record = SavingsWindowRecord(window)
             try record.insert(db)
+            return record.window
         }
     }
 

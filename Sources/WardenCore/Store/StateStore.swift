@@ -110,8 +110,9 @@ public protocol StateStore: Sendable {
     func scheduledStopSuccesses(project: String) async throws -> [String: Date]
     /// The stop windows of `project` still open.
     func openSavingsWindows(project: String) async throws -> [SavingsWindow]
-    /// Opens a window (a server stopped by its schedule).
-    func openSavingsWindow(_ window: SavingsWindow) async throws
+    /// Opens a window (a server stopped by its schedule); returns it with its id.
+    @discardableResult
+    func openSavingsWindow(_ window: SavingsWindow) async throws -> SavingsWindow
     /// Closes a window at `at` (the server was seen running, or gone).
     func closeSavingsWindow(id: Int64, at: Date) async throws
     /// Records that a window was counted into the counters up to `until`.

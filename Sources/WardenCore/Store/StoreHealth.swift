@@ -185,7 +185,7 @@ public struct HealthReportingStore: StateStore {
 
     public func scheduledStopSuccesses(project: String) async throws -> [String: Date] { try await base.scheduledStopSuccesses(project: project) }
     public func openSavingsWindows(project: String) async throws -> [SavingsWindow] { try await base.openSavingsWindows(project: project) }
-    public func openSavingsWindow(_ window: SavingsWindow) async throws { try await base.openSavingsWindow(window) }
+    public func openSavingsWindow(_ window: SavingsWindow) async throws -> SavingsWindow { try await base.openSavingsWindow(window) }
     public func closeSavingsWindow(id: Int64, at: Date) async throws { try await base.closeSavingsWindow(id: id, at: at) }
     public func markSavingsCounted(id: Int64, until: Date) async throws { try await base.markSavingsCounted(id: id, until: until) }
     public func latestSavingsWindowStart(project: String) async throws -> [String: Date] { try await base.latestSavingsWindowStart(project: project) }
