@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         /// SDK-HMAC-SHA256 request signing and verification; depends on swift-crypto only.
@@ -65,6 +66,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        /// Cluster mode: the PostgreSQL state store (same contract as SQLite), shard leases with
+        /// epochs, renewal and self-fencing deadlines.
+        .target(
+            name: "WardenPostgres",
+            dependencies: [
+                "WardenCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         /// sd_notify over $NOTIFY_SOCKET (a documented datagram protocol; no libsystemd).
         .target(name: "SystemdNotify", dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         /// /metrics, /healthz, /readyz and the control API (Hummingbird).
@@ -80,7 +92,7 @@ let package = Package(
         .target(
             name: "WardenDaemon",
             dependencies: [
-                "WardenCore", "WardenHTTP", "SystemdNotify", "ECSSimulator",
+                "WardenCore", "WardenHTTP", "SystemdNotify", "ECSSimulator", "WardenPostgres",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -139,7 +151,8 @@ let package = Package(
         .testTarget(
             name: "WardenCoreTests",
             dependencies: [
-                "WardenCore", "ECSSimulator", "ECSAPI",
+                "WardenCore", "ECSSimulator", "ECSAPI", "WardenPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -83,13 +83,17 @@ public struct JournalEntry: Sendable, Equatable, Codable {
     public var boundary: Date?
     /// For an intent that retries servers whose sub-jobs failed: the intent it retries.
     public var retryOf: Int64?
+    /// Cluster mode: the shard, node and epoch the entry was written under (nil on a single node).
+    /// The store refuses the write unless that node still holds the shard in that epoch.
+    public var fence: ShardFence?
 
     public init(
         at: Date, kind: Kind, loop: String, project: String? = nil, subject: String? = nil, action: String? = nil, severity: String? = nil,
         clientToken: String? = nil, jobId: String? = nil, servers: [String] = [], result: ActionResult? = nil, message: String, intentSeq: Int64? = nil,
-        boundary: Date? = nil, retryOf: Int64? = nil
+        boundary: Date? = nil, retryOf: Int64? = nil, fence: ShardFence? = nil
     ) {
         self.seq = 0
+        self.fence = fence
         self.at = at
         self.kind = kind
         self.loop = loop
