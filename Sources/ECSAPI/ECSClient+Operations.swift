@@ -134,13 +134,17 @@ extension ECSClient {
     ///
     /// - Parameter clientToken: the idempotency token, sent as `X-Client-Token` on every attempt.
     ///   Journal it before the call to recognise the job after a crash.
-    public func batchAction(_ action: BatchServerAction, serverIds: [String], clientToken: String = ECSClient.makeClientToken()) async throws -> JobAccepted {
+    /// - Parameter notAfter: no attempt starts at or after this instant and none runs past it (a
+    ///   shard's lease deadline in cluster mode).
+    public func batchAction(
+        _ action: BatchServerAction, serverIds: [String], clientToken: String = ECSClient.makeClientToken(), notAfter: ContinuousClock.Instant? = nil
+    ) async throws -> JobAccepted {
         try checkBatch(serverIds, operation: action.operationName)
         let body = BatchActionBody(action: action, servers: serverIds.map(ServerIdentifier.init(id:)))
         let response = try await send(
             APIRequest(
                 operation: action.operationName, method: .POST, path: "\(v1)/cloudservers/action", body: try encode(body),
-                clientToken: clientToken))
+                clientToken: clientToken, notAfter: notAfter))
         return try decodeJobAccepted(response, operation: action.operationName)
     }
 

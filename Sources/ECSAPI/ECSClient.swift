@@ -59,6 +59,9 @@ struct APIRequest: Sendable {
     var headers: [SignableRequest.Header] = []
     /// Sent as `X-Client-Token` on every attempt of a POST; a POST without one is never retried.
     var clientToken: String? = nil
+    /// No attempt starts at or after this instant, and none runs past it (cluster mode: the lease
+    /// deadline of the shard the call is made for).
+    var notAfter: ContinuousClock.Instant? = nil
 
     /// True when sending the request twice cannot do anything twice.
     var isRetrySafe: Bool { method != .POST || clientToken != nil }
@@ -139,7 +142,7 @@ public struct ECSClient: Sendable {
     func send(_ request: APIRequest) async throws -> APIResponse {
         let policy = configuration.retry
         let clock = ContinuousClock()
-        let deadline = clock.now + policy.totalDeadline
+        let deadline = min(clock.now + policy.totalDeadline, request.notAfter ?? .now + policy.totalDeadline)
         var attempt = 0
         var refreshedToken = false
         var lastFailure: ECSError?
@@ -195,7 +198,7 @@ public struct ECSClient: Sendable {
         guard remaining > .zero else {
             throw ECSError(kind: .timeout, message: "the call's deadline passed", operation: request.operation, isRetryable: false)
         }
-        let timeout = min(configuration.requestTimeout, remaining)
+        let budget = min(configuration.requestTimeout, remaining)
         var record = ECSRequestRecord(
             operation: request.operation, method: request.method.rawValue, httpStatus: nil, errorCode: nil,
             failure: nil, duration: .zero, attempt: attempt)
@@ -204,6 +207,13 @@ public struct ECSClient: Sendable {
             observer?(record)
         }
         let (httpRequest, token) = try await prepare(request)
+        // Signing (or fetching an IAM token) takes time: the deadline is checked again right before
+        // the request leaves, and the attempt gets only what is left of it.
+        let left = deadline - clock.now
+        guard left > .zero else {
+            throw ECSError(kind: .timeout, message: "the call's deadline passed before it was sent", operation: request.operation, isRetryable: false)
+        }
+        let timeout = min(budget, left)
         let response: HTTPClientResponse
         let bytes: [UInt8]
         do {

@@ -72,12 +72,16 @@ public final class WardenContext: Sendable {
     public let mutationGate: MutationGate
     /// Flavor sizes as the flavor loop last read them.
     public let flavorCatalogue = FlavorCatalogue()
+    /// Which shards (projects, regions) this process works on: all of them on a single node, the
+    /// leased ones in cluster mode.
+    public let ownership: any ShardOwnership
     private let current: Mutex<(settings: WardenSettings, projects: [WardenProject])>
 
     public init(
         settings: WardenSettings, projects: [WardenProject], store: any StateStore, metrics: WardenMetrics, clock: any WardenClock, logger: Logger,
-        inventory: ServerInventory = ServerInventory(), mutationGate: MutationGate = MutationGate()
+        inventory: ServerInventory = ServerInventory(), mutationGate: MutationGate = MutationGate(), ownership: any ShardOwnership = SoleOwnership()
     ) {
+        self.ownership = ownership
         self.store = store
         self.inventory = inventory
         self.mutationGate = mutationGate
@@ -91,6 +95,18 @@ public final class WardenContext: Sendable {
     public var settings: WardenSettings { current.withLock { $0.settings } }
     /// The projects in force.
     public var projects: [WardenProject] { current.withLock { $0.projects } }
+
+    /// The projects whose shard this process owns now (every project on a single node).
+    public var ownedProjects: [WardenProject] { projects.filter { ownership.owns(.project($0.projectId)) } }
+
+    /// The regions whose shard this process owns now (the flavor loop's work).
+    public var ownedRegions: [String] { Array(Set(projects.map(\.region))).filter { ownership.owns(.region($0)) }.sorted() }
+
+    /// Every shard of the configuration: one per project, one per region.
+    public var shards: [ShardID] {
+        let configured = projects
+        return (configured.map { ShardID.project($0.projectId) } + Set(configured.map(\.region)).map { ShardID.region($0) }).sorted()
+    }
 
     /// Replaces settings and projects (configuration reload); passes in progress finish with the old.
     public func update(settings: WardenSettings, projects: [WardenProject]) {

@@ -47,7 +47,7 @@ extension ActionExecutor {
                         JournalEntry(
                             at: now, kind: .outcome, loop: intent.loop, project: intent.project, subject: intent.subject, action: intent.action,
                             clientToken: intent.clientToken, jobId: watched.jobId, servers: intent.servers, result: .unknown, message: message,
-                            intentSeq: intentSeq))
+                            intentSeq: intentSeq, fence: try fence(forProject: intent.project)))
                 }
                 await context.event(
                     LoopName.jobs.rawValue, project: watched.project, subject: watched.jobId, action: "job-unknown", severity: "warning", message: message)
@@ -90,7 +90,7 @@ extension ActionExecutor {
                 message: failed.isEmpty
                     ? "job \(watched.jobId) succeeded for \(succeeded) servers"
                     : "job \(watched.jobId) failed for \(failed.count) of \(outcomes.count) servers: \(failedText.joined(separator: "; "))",
-                intentSeq: intentSeq))
+                intentSeq: intentSeq, fence: try fence(forProject: intent.project)))
         if let action = intent.action.flatMap(ServerAction.init(rawValue:)) {
             // A failure for lack of capacity is counted as `capacity`; another retryable one as
             // `retrying` while a retry remains (the retry's own outcome is counted when its job

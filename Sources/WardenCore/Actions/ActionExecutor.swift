@@ -96,26 +96,52 @@ public struct ActionExecutor: Sendable {
             return .dryRun(entry: entry)
         }
         guard !context.mutationGate.isClosed else { return .notSent(reason: "shutdown has begun") }
+        // Cluster mode: the call starts only while this node can prove its lease of the project
+        // for longer than the call's own timeout; the intent is journaled under that lease's epoch.
+        let shard = ShardID.project(client.configuration.projectId)
+        guard let grant = context.ownership.grant(shard, needing: client.configuration.requestTimeout) else {
+            return .notSent(reason: ShardError.leaseTooShort(shard).description)
+        }
         let token = ECSClient.makeClientToken()
         let seq = try await store.append(
             JournalEntry(
                 at: intent.at, kind: .intent, loop: intent.loop.rawValue, project: intent.project, subject: intent.subject,
                 action: intent.action.rawValue, clientToken: token, servers: intent.servers, result: .pending, message: intent.description,
-                boundary: intent.boundary, retryOf: intent.retryOf))
+                boundary: intent.boundary, retryOf: intent.retryOf, fence: grant.fence))
         if intent.retryOf != nil { count(intent.loop, subject: intent.subject, action: intent.action, .retrying, 0) }
         return await send(
             intentSeq: seq, token: token, loop: intent.loop, action: intent.action, project: intent.project, subject: intent.subject,
-            servers: intent.servers, client: client)
+            servers: intent.servers, client: client, grant: grant)
     }
 
-    /// The call itself and the journal entry of its answer.
+    /// The call itself and the journal entry of its answer, while the shard stays owned: a lease
+    /// lost during the call cancels it (its intent stays open for the new owner's recovery), and no
+    /// attempt runs past the lease deadline.
     private func send(
-        intentSeq: Int64, token: String, loop: LoopName, action: ServerAction, project: String, subject: String?, servers: [String], client: ECSClient
+        intentSeq: Int64, token: String, loop: LoopName, action: ServerAction, project: String, subject: String?, servers: [String], client: ECSClient,
+        grant: ShardGrant
+    ) async -> CallResult {
+        let shard = ShardID.project(client.configuration.projectId)
+        let notAfter = grant.remaining.map { ContinuousClock.now + $0 }
+        do {
+            return try await context.ownership.whileOwned(shard) {
+                await self.sendOwned(
+                    intentSeq: intentSeq, token: token, loop: loop, action: action, project: project, subject: subject, servers: servers, client: client,
+                    fence: grant.fence, notAfter: notAfter)
+            }
+        } catch {
+            return .noAnswer(intent: intentSeq, reason: "\(error)")
+        }
+    }
+
+    private func sendOwned(
+        intentSeq: Int64, token: String, loop: LoopName, action: ServerAction, project: String, subject: String?, servers: [String], client: ECSClient,
+        fence: ShardFence?, notAfter: ContinuousClock.Instant?
     ) async -> CallResult {
         let store = context.store
         guard !context.mutationGate.isClosed else { return .notSent(reason: "shutdown has begun") }
         do {
-            let accepted = try await client.batchAction(action.batchAction, serverIds: servers, clientToken: token)
+            let accepted = try await client.batchAction(action.batchAction, serverIds: servers, clientToken: token, notAfter: notAfter)
             let now = context.clock.now()
             do {
                 // The outcome and the watch of the job in one transaction: a job journaled as
@@ -123,7 +149,8 @@ public struct ActionExecutor: Sendable {
                 try await store.recordAccepted(
                     JournalEntry(
                         at: now, kind: .outcome, loop: loop.rawValue, project: project, subject: subject, action: action.rawValue, clientToken: token,
-                        jobId: accepted.jobId, servers: servers, result: .accepted, message: "job \(accepted.jobId) accepted", intentSeq: intentSeq),
+                        jobId: accepted.jobId, servers: servers, result: .accepted, message: "job \(accepted.jobId) accepted", intentSeq: intentSeq,
+                        fence: fence),
                     watch: WatchedJob(project: project, jobId: accepted.jobId, jobType: nil, source: "warden", registeredAt: now, intentSeq: intentSeq))
             } catch {
                 // Neither is written, so the intent stays open: recovery re-reads its servers and
@@ -139,7 +166,7 @@ public struct ActionExecutor: Sendable {
                 try await store.append(
                     JournalEntry(
                         at: context.clock.now(), kind: .outcome, loop: loop.rawValue, project: project, subject: subject, action: action.rawValue,
-                        clientToken: token, servers: servers, result: .refused, message: reason, intentSeq: intentSeq))
+                        clientToken: token, servers: servers, result: .refused, message: reason, intentSeq: intentSeq, fence: fence))
             } catch {
                 context.logger.error(
                     "a refusal cannot be journaled; recovery will resolve intent \(intentSeq)",
@@ -184,7 +211,10 @@ public struct ActionExecutor: Sendable {
             return [PartFailure(part: "store", message: "cannot read open intents: \(error)")]
         }
         var failures: [PartFailure] = []
+        let configured = Set(context.projects.map(\.name))
         for intent in open {
+            // Cluster mode: another node's project is its owner's to recover, never "unknown" here.
+            if let name = intent.project, configured.contains(name), !projects.contains(where: { $0.name == name }) { continue }
             do {
                 guard let project = projects.first(where: { $0.name == intent.project }), let action = intent.action.flatMap(ServerAction.init(rawValue:)),
                     let token = intent.clientToken
@@ -198,12 +228,17 @@ public struct ActionExecutor: Sendable {
                 }
                 switch try await decide(intent, project, action) {
                 case .resend(let reason):
+                    let shard = ShardID.project(project.projectId)
+                    guard let grant = context.ownership.grant(shard, needing: project.client.configuration.requestTimeout) else {
+                        failures.append(PartFailure(part: project.name, message: "recovering intent \(intent.seq): \(ShardError.leaseTooShort(shard))"))
+                        continue
+                    }
                     await context.event(
                         loop.rawValue, project: project.name, subject: intent.subject, action: "recovery-resend", severity: "warning", servers: intent.servers,
                         message: "recovery: intent \(intent.seq) has no answer; \(reason); re-sending with the same client token")
                     let result = await send(
                         intentSeq: intent.seq, token: token, loop: loop, action: action, project: project.name, subject: intent.subject,
-                        servers: intent.servers, client: project.client)
+                        servers: intent.servers, client: project.client, grant: grant)
                     if case .noAnswer(_, let reason) = result {
                         failures.append(PartFailure(part: project.name, message: "recovering intent \(intent.seq): no answer again: \(reason)"))
                     }
@@ -222,13 +257,25 @@ public struct ActionExecutor: Sendable {
         try await context.store.append(
             JournalEntry(
                 at: context.clock.now(), kind: .outcome, loop: intent.loop, project: intent.project, subject: intent.subject, action: intent.action,
-                clientToken: intent.clientToken, servers: intent.servers, result: result, message: reason, intentSeq: intent.seq))
+                clientToken: intent.clientToken, servers: intent.servers, result: result, message: reason, intentSeq: intent.seq,
+                fence: try fence(forProject: intent.project)))
         if let action = intent.action.flatMap(ServerAction.init(rawValue:)) {
             count(loop, subject: intent.subject, action: action, result.isAmbiguous ? .unknown : .failed, intent.servers.count)
         }
         await context.event(
             loop.rawValue, project: intent.project, subject: intent.subject, action: "recovery-\(result.rawValue)", severity: "warning",
             servers: intent.servers, message: reason)
+    }
+
+    // MARK: Fences
+
+    /// The fence an outcome of `project` is journaled under: nil on a single node (and for a
+    /// project no longer configured); throws when this node does not own the project now.
+    func fence(forProject name: String?) throws -> ShardFence? {
+        guard let project = name.flatMap(context.project(named:)) else { return nil }
+        let shard = ShardID.project(project.projectId)
+        guard let grant = context.ownership.grant(shard, needing: .zero) else { throw ShardError.lost(shard) }
+        return grant.fence
     }
 
     // MARK: Metrics

@@ -203,10 +203,11 @@ actor PassLock {
 
 /// Wakes a sleeping loop early ("run now", resume, shutdown). A kick that arrives while the loop
 /// is busy is remembered, so it is never lost.
-final class LoopTrigger: Sendable {
+public final class LoopTrigger: Sendable {
+    public init() {}
     private let state = Mutex<(kicked: Bool, shutDown: Bool, quiesced: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, false, false, nil))
 
-    var isShutDown: Bool { state.withLock { $0.shutDown } }
+    public var isShutDown: Bool { state.withLock { $0.shutDown } }
 
     /// No new pass may start (shutdown has begun), though the loop has not been told to end yet.
     var isQuiesced: Bool { state.withLock { $0.quiesced } }
@@ -217,7 +218,7 @@ final class LoopTrigger: Sendable {
         kick()
     }
 
-    func kick() {
+    public func kick() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -229,7 +230,7 @@ final class LoopTrigger: Sendable {
         waiter?.resume()
     }
 
-    func shutDown() {
+    public func shutDown() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.shutDown = true
             defer { state.waiter = nil }
@@ -239,7 +240,7 @@ final class LoopTrigger: Sendable {
     }
 
     /// Returns at `deadline` (nil: never), at a kick, at shutdown or on cancellation.
-    func wait(until deadline: Date?, clock: any WardenClock) async {
+    public func wait(until deadline: Date?, clock: any WardenClock) async {
         await withTaskGroup(of: Void.self) { group in
             if let deadline {
                 group.addTask { try? await clock.sleep(until: deadline) }

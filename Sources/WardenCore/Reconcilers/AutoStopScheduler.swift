@@ -36,7 +36,7 @@ public final class AutoStopScheduler: Reconciler {
 
     public func reconcile(now: Date) async throws -> ReconcileReport {
         let settings = context.settings
-        let projects = context.projects
+        let projects = context.ownedProjects
         var failures: [PartFailure] = []
         failures += await recoverOpenIntents(projects: projects, settings: settings, now: now)
 

@@ -35,7 +35,8 @@ public final class FlavorSaleTracker: Reconciler {
     }
 
     public func reconcile(now: Date) async throws -> ReconcileReport {
-        let byRegion = Dictionary(grouping: context.projects, by: \.region)
+        let owned = Set(context.ownedRegions)
+        let byRegion = Dictionary(grouping: context.projects.filter { owned.contains($0.region) }, by: \.region)
         let results = await boundedForEach(byRegion.keys.sorted(), limit: context.settings.projectConcurrency) { region in
             await self.reconcile(region: region, projects: byRegion[region] ?? [], now: now)
         }

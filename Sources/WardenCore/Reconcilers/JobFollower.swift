@@ -15,7 +15,7 @@ public final class JobFollower: Reconciler {
     }
 
     public func reconcile(now: Date) async throws -> ReconcileReport {
-        let report = await executor.followJobs(projects: context.projects, now: now)
+        let report = await executor.followJobs(projects: context.ownedProjects, now: now)
         if report.followed > 0 && report.failures.count == report.followed {
             throw WardenError.allPartsFailed(loop: name, failures: report.failures)
         }

@@ -40,7 +40,7 @@ public final class QuotaWatch: Reconciler {
     }
 
     public func reconcile(now: Date) async throws -> ReconcileReport {
-        let projects = context.projects
+        let projects = context.ownedProjects
         let settings = context.settings
         let results = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
             do {

@@ -99,7 +99,7 @@ public final class StuckTaskDetector: Reconciler {
 
     public func reconcile(now: Date) async throws -> ReconcileReport {
         let settings = context.settings
-        let projects = context.projects
+        let projects = context.ownedProjects
         var failures: [PartFailure] = []
         failures += await closeUnansweredRemedies(projects: projects, now: now)
         let (stuckJobs, watched, jobFailures) = await stuckJobs(rules: settings.stuck, now: now)

@@ -1,0 +1,68 @@
+import Prometheus
+import Synchronization
+import WardenCore
+
+/// Cluster mode's own series: nodes alive, shards (total, owned here, without an owner), the
+/// epoch of each shard owned here, handovers by reason and renewal failures.
+public final class ClusterMetrics: Sendable {
+    /// The reasons of `ecs_warden_cluster_handovers_total`.
+    public static let reasons = ["first", "expired", "released", "left", "lost"]
+    let registry: PrometheusCollectorRegistry
+    let node: String
+    private let exported = Mutex<Set<ShardID>>([])
+
+    public init(registry: PrometheusCollectorRegistry, node: String) {
+        self.registry = registry
+        self.node = node
+        for reason in Self.reasons { handoverCounter(reason).increment(by: Int64(0)) }
+        renewFailures.increment(by: Int64(0))
+    }
+
+    private var renewFailures: Counter {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "ecs_warden_cluster_renew_failures_total", unitName: "", helpText: "Lease renewal rounds that failed (no answer, an error)."),
+            labels: [("node", node)])
+    }
+
+    private func handoverCounter(_ reason: String) -> Counter {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "ecs_warden_cluster_handovers_total", unitName: "",
+                helpText: "Shard handovers seen by this node: claimed (first, expired, released) or given up (released, left, lost)."),
+            labels: [("node", node), ("reason", reason)])
+    }
+
+    private func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
+        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: [("node", node)] + labels)
+    }
+
+    func handover(_ reason: String) {
+        guard Self.reasons.contains(reason) else { return }
+        handoverCounter(reason).increment()
+    }
+
+    func renewFailed() { renewFailures.increment() }
+
+    func alive(_ nodes: Int, unowned: Int, total: Int) {
+        gauge("ecs_warden_cluster_nodes_alive", "Nodes whose heartbeat is younger than the lease TTL.").set(to: Double(nodes))
+        gauge("ecs_warden_cluster_shards_unowned", "Configured shards without a live lease (nobody works on them).").set(to: Double(unowned))
+        gauge("ecs_warden_cluster_shards_total", "Shards of the configuration (projects and regions).").set(to: Double(total))
+    }
+
+    func owned(_ held: [ShardID: Int64]) {
+        gauge("ecs_warden_cluster_shards_owned", "Shards this node holds a lease of.").set(to: Double(held.count))
+        let gone = exported.withLock { exported -> Set<ShardID> in
+            let gone = exported.subtracting(held.keys)
+            exported = Set(held.keys)
+            return gone
+        }
+        for (shard, epoch) in held {
+            gauge("ecs_warden_cluster_shard_epoch", "The epoch (fencing token) of each shard this node holds.", [("shard", shard.rawValue)]).set(to: Double(epoch))
+        }
+        for shard in gone {
+            registry.unregisterGauge(
+                gauge("ecs_warden_cluster_shard_epoch", "The epoch (fencing token) of each shard this node holds.", [("shard", shard.rawValue)]))
+        }
+    }
+}

@@ -1,0 +1,346 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+import WardenCore
+
+/// Cluster mode's lease settings (`cluster:` in the configuration).
+public struct LeaseSettings: Sendable, Equatable {
+    /// This replica's name, unique in the cluster (default: the host name).
+    public var node: String
+    /// How long a lease lives without renewal (default 15 s).
+    public var ttl: Duration
+
+    public init(node: String, ttl: Duration = .seconds(15)) {
+        self.node = node
+        self.ttl = ttl
+    }
+
+    /// Renewals happen every third of the TTL.
+    public var renewInterval: Duration { ttl / 3 }
+    /// A shard's local deadline: the start of the last successful renewal plus two thirds of the
+    /// TTL. The third left is the margin against a slow answer and clock-rate drift.
+    public var trustWindow: Duration { ttl * 2 / 3 }
+    var ttlSeconds: Double { Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18 }
+}
+
+/// Holds this node's shard leases in PostgreSQL: membership heartbeat and renewal in one statement
+/// per interval, fair-share claiming, voluntary release, self-fencing deadlines, and the
+/// `ShardOwnership` the loops and the action executor ask before they work or call.
+///
+/// A shard is owned from a successful claim until its local deadline (anchored at the start of the
+/// last successful renewal attempt, plus `trustWindow`), a renewal that no longer returns it, or
+/// its release. Work running under `whileOwned` is cancelled at once when the shard is lost.
+public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Service, Sendable {
+    /// The `LISTEN/NOTIFY` channel: a release, a leaving node, a control-API change.
+    public static let channel = "ecs_warden_cluster"
+
+    struct Held {
+        var epoch: Int64
+        var deadline: ContinuousClock.Instant
+        var inFlight: [UUID: AsyncStream<Void>.Continuation] = [:]
+    }
+
+    struct State {
+        var held: [ShardID: Held] = [:]
+        var registered: Set<ShardID> = []
+        var leaving = false
+        var renewFailing = false
+    }
+
+    public let settings: LeaseSettings
+    let statements: LeaseStatements
+    let shards: @Sendable () -> [ShardID]
+    let releasable: @Sendable (ShardID) -> Bool
+    let metrics: ClusterMetrics
+    let logger: Logger
+    let trigger = LoopTrigger()
+    private let state = Mutex(State())
+    private let notified: @Sendable (String) -> Void
+
+    /// - Parameters:
+    ///   - client: a running `PostgresClient` (its `run()` in the caller's service group).
+    ///   - shards: the configuration's shards (read at every round, so a reload is followed).
+    ///   - releasable: whether a surplus shard may be given up now (e.g. no schedule boundary close).
+    ///   - notified: told the payload of every notification on the cluster channel (wakes the loops).
+    public init(
+        client: PostgresClient, settings: LeaseSettings, shards: @escaping @Sendable () -> [ShardID], metrics: ClusterMetrics, logger: Logger,
+        releasable: @escaping @Sendable (ShardID) -> Bool = { _ in true }, notified: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.settings = settings
+        self.statements = LeaseStatements(client: client, node: settings.node, ttlSeconds: settings.ttlSeconds, logger: logger)
+        self.shards = shards
+        self.releasable = releasable
+        self.metrics = metrics
+        self.logger = logger
+        self.notified = notified
+    }
+
+    // MARK: ShardOwnership
+
+    public func owns(_ shard: ShardID) -> Bool {
+        state.withLock { state in
+            guard let held = state.held[shard] else { return false }
+            return held.deadline > .now
+        }
+    }
+
+    public func grant(_ shard: ShardID, needing callTime: Duration) -> ShardGrant? {
+        state.withLock { state -> ShardGrant? in
+            guard !state.leaving, let held = state.held[shard] else { return nil }
+            let remaining = held.deadline - .now
+            guard remaining > callTime else { return nil }
+            return ShardGrant(fence: ShardFence(shard: shard, node: settings.node, epoch: held.epoch), remaining: remaining)
+        }
+    }
+
+    public func whileOwned<T: Sendable>(_ shard: ShardID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let id = UUID()
+        let (lost, continuation) = AsyncStream<Void>.makeStream()
+        let registered = state.withLock { state -> Bool in
+            guard state.held[shard].map({ $0.deadline > .now }) == true else { return false }
+            state.held[shard]?.inFlight[id] = continuation
+            return true
+        }
+        guard registered else { throw ShardError.lost(shard) }
+        defer {
+            state.withLock { _ = $0.held[shard]?.inFlight.removeValue(forKey: id) }
+            continuation.finish()
+        }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                for await _ in lost {}
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw ShardError.lost(shard) }
+            return value
+        }
+    }
+
+    /// The shards held now, with their epochs.
+    public func heldShards() -> [ShardID: Int64] {
+        state.withLock { state in state.held.filter { $0.value.deadline > .now }.mapValues(\.epoch) }
+    }
+
+    // MARK: Service
+
+    /// Runs rounds every renew interval (and at once when another node releases shards) until
+    /// graceful shutdown; then waits for calls in flight and hands every shard over.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await self.listen() }
+                while !trigger.isShutDown {
+                    await round()
+                    let next = ContinuousClock.now + settings.renewInterval
+                    await trigger.wait(until: Date().addingTimeInterval(Self.seconds(next - .now)), clock: SystemClock())
+                }
+                group.cancelAll()
+            }
+            await leave()
+        } onGracefulShutdown: {
+            self.trigger.shutDown()
+        }
+    }
+
+    /// One round: renew (and heartbeat), then claim up to the fair share or release the surplus.
+    func round() async {
+        let configured = shards()
+        let names = configured.map(\.rawValue)
+        let started = ContinuousClock.now
+        do {
+            let renewal = try await withTimeout(settings.renewInterval) { try await self.statements.renew(configured: names) }
+            let lost = apply(renewal, startedAt: started)
+            for shard in lost { metrics.handover("lost") }
+            if !lost.isEmpty {
+                logger.warning("shard leases lost", metadata: ["shards": "\(lost.map(\.rawValue).joined(separator: ","))"])
+            }
+            noteRenewal(ok: true)
+            metrics.alive(renewal.aliveNodes, unowned: renewal.unowned, total: configured.count)
+
+            let missing = Set(configured).subtracting(state.withLock { $0.registered })
+            if !missing.isEmpty {
+                try await statements.register(missing.map(\.rawValue).sorted())
+                state.withLock { $0.registered.formUnion(missing) }
+            }
+            let target = LeasePlanner.target(shards: configured.count, aliveNodes: renewal.aliveNodes)
+            let owned = state.withLock { Array($0.held.keys) }
+            let stale = LeasePlanner.unconfigured(owned: owned, configured: Set(configured))
+            if !stale.isEmpty { try await release(stale, reason: "released") }
+            let count = owned.count - stale.count
+            let claimable = renewal.unowned + (missing.isEmpty ? 0 : missing.count)
+            let wanted = LeasePlanner.toClaim(owned: count, target: target, claimable: claimable)
+            if wanted > 0 {
+                let claimStarted = ContinuousClock.now
+                let claimed = try await withTimeout(settings.renewInterval) { try await self.statements.claim(configured: names, limit: wanted) }
+                state.withLock { state in
+                    for item in claimed { state.held[item.shard] = Held(epoch: item.epoch, deadline: claimStarted + settings.trustWindow) }
+                }
+                for item in claimed {
+                    metrics.handover(item.reason)
+                    logger.info("shard claimed", metadata: ["shard": "\(item.shard)", "epoch": "\(item.epoch)", "reason": "\(item.reason)"])
+                }
+                if !claimed.isEmpty { notified("claimed") }
+            } else if count > target {
+                let surplus = state.withLock { state in
+                    LeasePlanner.toRelease(owned: Array(state.held.keys).filter { !stale.contains($0) }, target: target) { shard in
+                        state.held[shard]?.inFlight.isEmpty == true && self.releasable(shard)
+                    }
+                }
+                if !surplus.isEmpty { try await release(surplus, reason: "released") }
+            }
+        } catch {
+            noteRenewal(ok: false, error: error)
+        }
+        expireLocally()
+        metrics.owned(heldShards())
+    }
+
+    /// Applies a renewal: deadlines move for the shards returned; the others are lost (their work
+    /// is cancelled). Returns the shards lost.
+    func apply(_ renewal: LeaseStatements.Renewal, startedAt: ContinuousClock.Instant) -> [ShardID] {
+        state.withLock { state -> [ShardID] in
+            var lost: [ShardID] = []
+            for (shard, held) in state.held {
+                if let epoch = renewal.held[shard], epoch == held.epoch {
+                    state.held[shard]?.deadline = startedAt + settings.trustWindow
+                } else {
+                    lost.append(shard)
+                    held.inFlight.values.forEach { $0.finish() }
+                    state.held[shard] = nil
+                }
+            }
+            return lost.sorted()
+        }
+    }
+
+    /// Drops shards whose local deadline passed (no renewal in time): their work is cancelled.
+    func expireLocally() {
+        let expired = state.withLock { state -> [ShardID] in
+            let now = ContinuousClock.now
+            let gone = state.held.filter { $0.value.deadline <= now }
+            for (shard, held) in gone {
+                held.inFlight.values.forEach { $0.finish() }
+                state.held[shard] = nil
+            }
+            return gone.keys.sorted()
+        }
+        if !expired.isEmpty {
+            for _ in expired { metrics.handover("lost") }
+            logger.error(
+                "shard leases expired locally without a renewal; their work stops", metadata: ["shards": "\(expired.map(\.rawValue).joined(separator: ","))"])
+        }
+    }
+
+    /// Gives shards up: locally first (no new work), then in the database.
+    func release(_ shards: [ShardID], reason: String) async throws {
+        state.withLock { state in
+            for shard in shards {
+                state.held[shard]?.inFlight.values.forEach { $0.finish() }
+                state.held[shard] = nil
+            }
+        }
+        try await withTimeout(settings.renewInterval) {
+            try await self.statements.release(shards.map(\.rawValue), reason: reason, leaving: false)
+        }
+        for shard in shards {
+            metrics.handover(reason)
+            logger.info("shard released", metadata: ["shard": "\(shard)", "reason": "\(reason)"])
+        }
+    }
+
+    /// Leaving (SIGTERM): no new call starts, calls in flight end (the daemon's shutdown bounds
+    /// them), then every shard is handed over and the other nodes are woken.
+    func leave() async {
+        state.withLock { $0.leaving = true }
+        let waitUntil = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < waitUntil, state.withLock({ state in state.held.values.contains { !$0.inFlight.isEmpty } }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let held = state.withLock { state -> [ShardID] in
+            defer { state.held = [:] }
+            return Array(state.held.keys).sorted()
+        }
+        do {
+            try await withTimeout(.seconds(3)) { try await self.statements.release(held.map(\.rawValue), reason: "left", leaving: true) }
+            for _ in held { metrics.handover("left") }
+            logger.info("left the cluster; shards handed over", metadata: ["shards": "\(held.count)"])
+        } catch {
+            logger.error("could not hand the shards over on leaving; they expire with their leases", metadata: ["error": "\(error)"])
+        }
+        metrics.owned([:])
+    }
+
+    /// Listens on the cluster channel and starts a round at once on a notification (another node
+    /// released shards or left). Reconnects after a lost connection.
+    func listen() async {
+        while !Task.isCancelled && !trigger.isShutDown {
+            do {
+                try await statements.client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        for try await notification in notifications {
+                            self.trigger.kick()
+                            self.notified(notification.payload)
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("cluster listener reconnecting", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    private func noteRenewal(ok: Bool, error: (any Error)? = nil) {
+        let wasFailing = state.withLock { state -> Bool in
+            defer { state.renewFailing = !ok }
+            return state.renewFailing
+        }
+        if !ok {
+            metrics.renewFailed()
+            if !wasFailing {
+                logger.error(
+                    "lease renewal failed; this node stops acting on its shards at their deadlines", metadata: ["error": "\(error.map { "\($0)" } ?? "-")"])
+            }
+        } else if wasFailing {
+            logger.notice("lease renewal works again")
+        }
+    }
+
+    // MARK: ClusterStatusSource
+
+    public func clusterStatus() async throws -> ClusterStatus {
+        let status = try await statements.status(recentHandovers: 50)
+        return ClusterStatus(
+            mode: "cluster", node: settings.node, leaseTTLSeconds: settings.ttlSeconds, nodes: status.nodes, leases: status.leases,
+            handovers: status.handovers)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+/// Runs `body`, cancelled with `ClusterTimeout` when it has not finished within `limit`.
+func withTimeout<Value: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
+    try await withThrowingTaskGroup(of: Value?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw ClusterTimeout(limit: limit) }
+        return value
+    }
+}
+
+/// A database statement of cluster mode took longer than allowed.
+struct ClusterTimeout: Error, CustomStringConvertible {
+    var limit: Duration
+    var description: String { "no answer from PostgreSQL within \(limit)" }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WardenCore
+
+/// The SQL of cluster mode's leases. Every time value comes from the database's `now()`; no
+/// replica's clock is ever written or compared.
+struct LeaseStatements: Sendable {
+    let client: PostgresClient
+    let node: String
+    let ttlSeconds: Double
+    let logger: Logger
+
+    /// What one renewal told.
+    struct Renewal: Sendable, Equatable {
+        /// The shards this node still holds, with their epochs.
+        var held: [ShardID: Int64]
+        /// Alive nodes, this one included.
+        var aliveNodes: Int
+        /// Configured shards with no live lease.
+        var unowned: Int
+    }
+
+    /// The heartbeat and the renewal of every lease this node holds, in one statement whatever the
+    /// shard count. A lease that expired is not renewed (it is claimed again under a new epoch).
+    func renew(configured: [String]) async throws -> Renewal {
+        let rows = try await client.query(
+            """
+            WITH beat AS (
+                INSERT INTO cluster_nodes (name, started_at, heartbeat_at) VALUES (\(node), now(), now())
+                ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(), left_at = NULL
+                RETURNING name
+            ), renewed AS (
+                UPDATE shard_leases SET expires_at = now() + make_interval(secs => \(ttlSeconds))
+                WHERE holder = \(node) AND expires_at > now()
+                RETURNING shard, epoch
+            )
+            SELECT NULL::text, NULL::bigint,
+                   (SELECT count(*) FROM cluster_nodes WHERE name <> \(node) AND left_at IS NULL
+                        AND heartbeat_at > now() - make_interval(secs => \(ttlSeconds))) + (SELECT count(*) FROM beat),
+                   (SELECT count(*) FROM shard_leases WHERE shard = ANY(\(configured)) AND (holder IS NULL OR expires_at <= now()))
+                   + (SELECT count(*) FROM unnest(\(configured)::text[]) AS c(shard) WHERE NOT EXISTS (SELECT 1 FROM shard_leases l WHERE l.shard = c.shard))
+            UNION ALL
+            SELECT shard, epoch, NULL, NULL FROM renewed
+            """, logger: logger)
+        var renewal = Renewal(held: [:], aliveNodes: 1, unowned: 0)
+        for try await (shard, epoch, alive, unowned) in rows.decode((String?, Int64?, Int64?, Int64?).self) {
+            if let shard, let epoch {
+                renewal.held[ShardID(rawValue: shard)] = epoch
+            } else {
+                renewal.aliveNodes = Int(alive ?? 1)
+                renewal.unowned = Int(unowned ?? 0)
+            }
+        }
+        return renewal
+    }
+
+    /// Makes sure every configured shard has a lease row (a new project or region).
+    func register(_ shards: [String]) async throws {
+        try await client.query(
+            "INSERT INTO shard_leases (shard) SELECT unnest(\(shards)::text[]) ON CONFLICT (shard) DO NOTHING", logger: logger)
+    }
+
+    /// Claims up to `limit` shards that have no live lease — expired ones first, in random order,
+    /// skipping rows another node is claiming — under a new epoch each; records the handovers.
+    func claim(configured: [String], limit: Int) async throws -> [(shard: ShardID, epoch: Int64, reason: String)] {
+        let rows = try await client.query(
+            """
+            WITH candidates AS (
+                SELECT shard, holder, epoch FROM shard_leases
+                WHERE shard = ANY(\(configured)) AND (holder IS NULL OR expires_at <= now())
+                ORDER BY (holder IS NULL), random()
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            ), taken AS (
+                UPDATE shard_leases l
+                SET holder = \(node), epoch = l.epoch + 1, expires_at = now() + make_interval(secs => \(ttlSeconds)), acquired_at = now()
+                FROM candidates c WHERE l.shard = c.shard
+                RETURNING l.shard, l.epoch,
+                    CASE WHEN c.holder IS NOT NULL THEN 'expired' WHEN c.epoch = 0 THEN 'first' ELSE 'released' END AS reason,
+                    c.holder AS previous
+            ), logged AS (
+                INSERT INTO shard_handovers (shard, from_node, to_node, epoch, reason)
+                SELECT shard, previous, \(node), epoch, reason FROM taken
+            )
+            SELECT shard, epoch, reason FROM taken
+            """, logger: logger)
+        var claimed: [(ShardID, Int64, String)] = []
+        for try await (shard, epoch, reason) in rows.decode((String, Int64, String).self) {
+            claimed.append((ShardID(rawValue: shard), epoch, reason))
+        }
+        return claimed
+    }
+
+    /// Gives shards up (`released`: a surplus; `left`: the node is leaving), records the handovers
+    /// and wakes the other nodes (`NOTIFY`), so they claim them at once.
+    func release(_ shards: [String], reason: String, leaving: Bool) async throws {
+        try await client.query(
+            """
+            WITH released AS (
+                UPDATE shard_leases SET holder = NULL, expires_at = now()
+                WHERE holder = \(node) AND shard = ANY(\(shards))
+                RETURNING shard, epoch
+            ), logged AS (
+                INSERT INTO shard_handovers (shard, from_node, to_node, epoch, reason)
+                SELECT shard, \(node), NULL, epoch, \(reason) FROM released
+            ), gone AS (
+                UPDATE cluster_nodes SET left_at = now() WHERE name = \(node) AND \(leaving)
+            )
+            SELECT pg_notify(\(LeaseCoordinator.channel), \(node))
+            """, logger: logger)
+    }
+
+    /// The cluster as the database sees it (any node answers for all).
+    func status(recentHandovers: Int) async throws -> (nodes: [ClusterNodeView], leases: [ShardLeaseView], handovers: [ShardHandoverView]) {
+        var nodes: [ClusterNodeView] = []
+        let nodeRows = try await client.query(
+            """
+            SELECT n.name, (n.left_at IS NULL AND n.heartbeat_at > now() - make_interval(secs => \(ttlSeconds))),
+                   extract(epoch FROM n.heartbeat_at)::float8, extract(epoch FROM n.started_at)::float8,
+                   (SELECT count(*) FROM shard_leases l WHERE l.holder = n.name AND l.expires_at > now())
+            FROM cluster_nodes n ORDER BY n.name
+            """, logger: logger)
+        for try await (name, alive, heartbeat, started, owned) in nodeRows.decode((String, Bool, Double, Double, Int64).self) {
+            nodes.append(
+                ClusterNodeView(
+                    name: name, alive: alive, heartbeatAt: Date(timeIntervalSince1970: heartbeat), startedAt: Date(timeIntervalSince1970: started),
+                    shardsOwned: Int(owned)))
+        }
+        var leases: [ShardLeaseView] = []
+        let leaseRows = try await client.query(
+            """
+            SELECT shard, holder, epoch, CASE WHEN expires_at = '-infinity' THEN NULL ELSE extract(epoch FROM expires_at)::float8 END,
+                   (holder IS NOT NULL AND expires_at > now())
+            FROM shard_leases ORDER BY shard
+            """, logger: logger)
+        for try await (shard, holder, epoch, expires, live) in leaseRows.decode((String, String?, Int64, Double?, Bool).self) {
+            leases.append(ShardLeaseView(shard: shard, holder: holder, epoch: epoch, expiresAt: expires.map(Date.init(timeIntervalSince1970:)), live: live))
+        }
+        var handovers: [ShardHandoverView] = []
+        let handoverRows = try await client.query(
+            """
+            SELECT shard, from_node, to_node, epoch, reason, extract(epoch FROM at)::float8
+            FROM shard_handovers ORDER BY id DESC LIMIT \(recentHandovers)
+            """, logger: logger)
+        for try await (shard, from, to, epoch, reason, at) in handoverRows.decode((String, String?, String?, Int64, String, Double).self) {
+            handovers.append(ShardHandoverView(shard: shard, from: from, to: to, epoch: epoch, reason: reason, at: Date(timeIntervalSince1970: at)))
+        }
+        return (nodes, leases, handovers)
+    }
+}
