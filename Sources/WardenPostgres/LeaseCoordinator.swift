@@ -342,6 +342,12 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         state.withLock { ContinuousClock.now - $0.lastRenewal < limit }
     }
 
+    /// Why this node is not ready: no renewal succeeded for a whole TTL (PostgreSQL lost; it acts on
+    /// nothing until a renewal works again). A standby node that owns nothing is ready.
+    public func readinessProblem() -> String? {
+        renewedRecently(within: settings.ttl) ? nil : "cluster: no lease renewal for over \(settings.ttl) (PostgreSQL unreachable?); acting on nothing"
+    }
+
     private func noteRenewal(ok: Bool, error: (any Error)? = nil) {
         let wasFailing = state.withLock { state -> Bool in
             if ok { state.lastRenewal = .now }
