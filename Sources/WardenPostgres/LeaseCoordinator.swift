@@ -167,9 +167,10 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await self.listen() }
-                while !trigger.isShutDown {
-                    await round()
+                while !trigger.isShutDown && !Task.isCancelled {
+                    // Rounds start every renew interval, however long the last one took.
                     let next = ContinuousClock.now + settings.renewInterval
+                    await round()
                     await trigger.wait(until: Date().addingTimeInterval(Self.seconds(next - .now)), clock: SystemClock())
                 }
                 group.cancelAll()
