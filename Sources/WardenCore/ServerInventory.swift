@@ -9,7 +9,9 @@ import Synchronization
 /// The schedule loop always reads afresh (its plan must see the servers as they are at the
 /// boundary) and leaves its reading here; the stuck-task loop takes a reading up to `maxAge` old,
 /// or joins one in progress. Only the servers some loop looks at are kept — those carrying the
-/// schedule tag and those the stuck rules watch — and only until they are older than `maxAge`.
+/// schedule tag and those the stuck rules watch — and only until they are older than `maxAge`,
+/// in compact form (`CompactServer`, about a third of a `Server`'s memory), from the fast listing
+/// decoder (`ECSClient.serverListing`).
 /// Acting never uses it: the scheduler re-reads the servers just before every call.
 public final class ServerInventory: Sendable {
     /// How old a shared reading may be for a loop that accepts one.
@@ -18,7 +20,7 @@ public final class ServerInventory: Sendable {
 
     private struct Reading: Sendable {
         var readAt: Date
-        var task: Task<[Server], any Error>
+        var task: Task<[CompactServer], any Error>
     }
 
     /// - Parameter maxAge: how old a shared reading may be (0 shares only reads in progress).
@@ -32,14 +34,17 @@ public final class ServerInventory: Sendable {
     public func servers(of project: WardenProject, fresh: Bool, now: Date, settings: WardenSettings) async throws -> [Server] {
         let key = Self.key(project)
         let keep = settings.listedServerFilter
-        let task: Task<[Server], any Error> = readings.withLock { readings in
+        let task: Task<[CompactServer], any Error> = readings.withLock { readings in
             // Drop what has aged out, so a quiet daemon does not hold the fleet between passes.
             readings = readings.filter { now.timeIntervalSince($0.value.readAt) <= maxAge }
             if !fresh, let reading = readings[key] { return reading.task }
             let client = project.client
-            let task = Task<[Server], any Error> {
-                var kept: [Server] = []
-                for try await page in client.serverDetails() { kept += page.filter(keep) }
+            let task = Task<[CompactServer], any Error> {
+                var kept: [CompactServer] = []
+                var sharing = CompactServer.Sharing()
+                for try await page in client.serverListing() {
+                    for server in page where keep(server) { kept.append(CompactServer(server, sharing: &sharing)) }
+                }
                 return kept
             }
             readings[key] = Reading(readAt: now, task: task)
@@ -49,7 +54,7 @@ public final class ServerInventory: Sendable {
             // The read runs in a task of its own (shared); a cancelled caller (shutdown past its
             // grace) cancels it rather than waiting for the listing to end.
             return try await withTaskCancellationHandler {
-                try await task.value
+                try await task.value.map(\.server)
             } onCancel: {
                 task.cancel()
             }
