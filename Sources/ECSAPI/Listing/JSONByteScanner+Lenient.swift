@@ -20,8 +20,7 @@ extension JSONByteScanner {
             try skipValue(depth: depth)
             return nil
         default:
-            guard let value = double(try scanNumber()) else { return nil }
-            return LenientNumberText.render(value)
+            return ReferenceNumber.double(text(try scanNumber())).map(LenientNumberText.render)
         }
     }
 
@@ -33,8 +32,11 @@ extension JSONByteScanner {
             return Int(text.trimmingCharacters(in: .whitespaces))
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             let number = try scanNumber()
-            if let exact = exactInteger(number) { return exact }
-            guard let value = double(number), value.rounded() == value else { return nil }
+            if let plain = plainInteger(number) { return plain }
+            // Then as `LenientOptionalInt` does: an Int, else a whole Double.
+            let literal = text(number)
+            if let value = ReferenceNumber.int(literal) { return value }
+            guard let value = ReferenceNumber.double(literal), value.rounded() == value else { return nil }
             return Int(exactly: value)
         default:
             try skipValue(depth: depth)
@@ -55,7 +57,8 @@ extension JSONByteScanner {
             default: return nil
             }
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return exactInteger(try scanNumber()).map { $0 != 0 }
+            let number = try scanNumber()
+            return (plainInteger(number) ?? ReferenceNumber.int(text(number))).map { $0 != 0 }
         default:
             try skipValue(depth: depth)
             return nil
@@ -75,72 +78,34 @@ extension JSONByteScanner {
         }
     }
 
-    /// The number as a `Double` when `JSONDecoder` reads it as one: not when it overflows to an
-    /// infinity, nor when a non-zero number underflows to zero.
-    func double(_ number: RawJSONNumber) -> Double? {
-        guard let value = Double(text(number)), value.isFinite else { return nil }
-        if value == 0 {
-            var position = number.start
-            while position < number.end, bytes[position] | 0x20 != UInt8(ascii: "e") {
-                if bytes[position] >= UInt8(ascii: "1"), bytes[position] <= UInt8(ascii: "9") { return nil }
-                position += 1
-            }
-        }
-        return value
-    }
-
-    /// The value of a number when it is an integer that fits in `Int` exactly, whatever its
-    /// spelling (`12`, `12.0`, `1.2e1`) — what `JSONDecoder` gives for an `Int`.
-    func exactInteger(_ number: RawJSONNumber) -> Int? {
+    /// The value of a number written as plain digits (`-12`, `4096`) when it fits in `Int`: the
+    /// spelling of nearly every number the loops read, read here without Foundation.
+    func plainInteger(_ number: RawJSONNumber) -> Int? {
         var position = number.start
         let negative = bytes[position] == UInt8(ascii: "-")
         if negative { position += 1 }
-        // The significant digits and where the decimal point falls among them.
-        var digits: [UInt8] = []
-        var pointAt = 0
-        var seenPoint = false
+        guard number.end - position <= 18 else { return nil }
+        var magnitude = 0
         while position < number.end {
             let byte = bytes[position]
-            if Self.isDigit(byte) {
-                digits.append(byte - UInt8(ascii: "0"))
-                if !seenPoint { pointAt += 1 }
-            } else if byte == UInt8(ascii: ".") {
-                seenPoint = true
-            } else {
-                break
-            }
+            guard Self.isDigit(byte) else { return nil }
+            magnitude = magnitude * 10 + Int(byte - UInt8(ascii: "0"))
             position += 1
         }
-        if position < number.end {
-            // An exponent: `e`, an optional sign, digits (bounded: a huge one is never an Int).
-            position += 1
-            var exponentNegative = false
-            if bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
-                exponentNegative = bytes[position] == UInt8(ascii: "-")
-                position += 1
-            }
-            var exponent = 0
-            while position < number.end {
-                exponent = min(exponent * 10 + Int(bytes[position] - UInt8(ascii: "0")), 10_000)
-                position += 1
-            }
-            pointAt += exponentNegative ? -exponent : exponent
-        }
-        // Digits past the point must all be zero.
-        for (offset, digit) in digits.enumerated() where offset >= max(pointAt, 0) && digit != 0 { return nil }
-        guard pointAt > 0 else { return 0 }
-        var magnitude: UInt64 = 0
-        for offset in 0..<pointAt {
-            let digit = offset < digits.count ? UInt64(digits[offset]) : 0
-            let (times10, overflowA) = magnitude.multipliedReportingOverflow(by: 10)
-            let (sum, overflowB) = times10.addingReportingOverflow(digit)
-            if overflowA || overflowB { return nil }
-            magnitude = sum
-        }
-        if negative {
-            if magnitude == UInt64(Int.max) + 1 { return Int.min }
-            return magnitude <= UInt64(Int.max) ? -Int(magnitude) : nil
-        }
-        return magnitude <= UInt64(Int.max) ? Int(magnitude) : nil
+        return negative ? -magnitude : magnitude
+    }
+}
+
+/// Numbers in any other spelling (`4096.0`, `1e3`, `1e-400`, 20 digits) are rare and Foundation's
+/// readings of them are particular (`1e-400` is the Int 0 but no Double, `1e-100` a Double but no
+/// Int), so they are read by `JSONDecoder` itself, one literal at a time: the same answer by
+/// construction.
+enum ReferenceNumber {
+    static func int(_ literal: String) -> Int? {
+        try? JSONDecoder().decode(Int.self, from: Data(literal.utf8))
+    }
+
+    static func double(_ literal: String) -> Double? {
+        try? JSONDecoder().decode(Double.self, from: Data(literal.utf8))
     }
 }
