@@ -1,3 +1,5 @@
+import NIOCore
+
 extension ECSClient {
     /// Nova server details as the reconcile loops read them (`GET /v2.1/{project_id}/servers/detail`,
     /// marker-paged like `serverDetails`, with the same page cap and repeated-cursor checks), decoded
@@ -14,7 +16,9 @@ extension ECSClient {
     /// Decodes a listing page, mapping a failure to a non-retryable `malformedResponse`, as `decode`.
     func decodeListing(_ response: APIResponse, operation: String) throws -> ServerListingPage {
         do {
-            return try ServerListingDecoder.decodePage(response.body)
+            return try response.body.withUnsafeReadableBytes { raw throws(ServerListingDecodingError) in
+                try ServerListingDecoder.decodePage(raw.assumingMemoryBound(to: UInt8.self))
+            }
         } catch {
             throw ECSError(
                 kind: .malformedResponse, httpStatus: response.status, message: "cannot decode the answer: \(error)", requestId: response.requestId,

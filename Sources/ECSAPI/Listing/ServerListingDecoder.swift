@@ -33,14 +33,15 @@ public enum ServerListingDecoder {
     /// Decodes one page.
     public static func decodePage(_ bytes: [UInt8]) throws(ServerListingDecodingError) -> ServerListingPage {
         let result: Result<ServerListingPage, ServerListingDecodingError> = bytes.withUnsafeBufferPointer { buffer in
-            var reader = ServerPageReader(scanner: JSONByteScanner(buffer))
-            do throws(ServerListingDecodingError) {
-                return .success(try reader.readPage())
-            } catch {
-                return .failure(error)
-            }
+            Result { () throws(ServerListingDecodingError) in try decodePage(buffer) }
         }
         return try result.get()
+    }
+
+    /// Decodes one page in place, from bytes the caller keeps alive for the call.
+    public static func decodePage(_ bytes: UnsafeBufferPointer<UInt8>) throws(ServerListingDecodingError) -> ServerListingPage {
+        var reader = ServerPageReader(scanner: JSONByteScanner(bytes))
+        return try reader.readPage()
     }
 }
 
