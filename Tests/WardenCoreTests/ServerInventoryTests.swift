@@ -44,6 +44,35 @@ import Testing
         }
     }
 
+    /// A reading's age counts from the end of its read: a read that outlasts `maxAge` (a fleet of a
+    /// million servers) is still shared with the loop that comes right after it, and ages out after.
+    @Test func aLongReadIsSharedFromItsEnd() async throws {
+        let h = try await WardenHarness.start(servers: 30, settings: settings([officeHours()]), clockStart: monday, pageSize: 10)
+        do {
+            var faults = SimFaults()
+            faults.latencyMs = 400
+            await h.region.setFaults(faults)
+            let inventory = ServerInventory(maxAge: 1)
+            let project = h.context.projects[0]
+            let settings = h.context.settings
+            let started = Date()
+            _ = try await inventory.servers(of: project, fresh: true, now: monday, settings: settings)
+            let took = Date().timeIntervalSince(started)
+            #expect(took > 1.1)
+            let mark = await h.logCount()
+            // Older than maxAge counted from its start, younger counted from its end: shared.
+            _ = try await inventory.servers(of: project, fresh: false, now: monday.addingTimeInterval(took), settings: settings)
+            #expect(await h.operations(since: mark).filter { $0 == "NovaListServersDetails" }.isEmpty)
+            // Past maxAge after its end: read again.
+            _ = try await inventory.servers(of: project, fresh: false, now: monday.addingTimeInterval(took + 3), settings: settings)
+            #expect(await h.operations(since: mark).filter { $0 == "NovaListServersDetails" }.count == 3)
+        } catch {
+            await h.stop()
+            throw error
+        }
+        await h.stop()
+    }
+
     /// A failed listing is not shared: the next reader lists again.
     @Test func aFailedListingIsNotShared() async throws {
         try await WardenHarness.with(settings: settings([officeHours()]), clockStart: monday) { h in
