@@ -52,6 +52,38 @@ import Testing
         "{\"id\":\"z\"}", "\"id\":5,", "\"name\":[],", "\"tags\":[1],", "\"flavor\":\"f\",",
     ]
 
+    /// Well-formed values of every type, put in place of a member's value: the page stays valid JSON
+    /// and the decoders must agree on what each field then reads as.
+    static let values: [String] = [
+        "null", "true", "false", "0", "1", "-1", "2.0", "0.5", "-1.5e-3", "1e400", "1e-400", "99999999999999999999", "\"\"", "\"x\"",
+        "\"TRUE\"", "\"yes\"", "\" 42 \"", "\"ACTIVE\"", "\"SHUTOFF\"", "\"caf\\u00e9\"", "\"\\ud83d\\ude00\"", "{}", "[]", "[\"a\"]", "[1]",
+        "{\"id\":\"f\"}", "{\"rel\":\"next\"}", "[{\"rel\":\"next\",\"href\":\"h\"}]", "{\"code\":\"500\",\"message\":null}",
+    ]
+
+    /// Replaces the scalar value of a random member (a string, number or literal after `":`) with
+    /// one of `values`; nil when the chosen place holds none.
+    static func replaceValue(in bytes: [UInt8], using random: inout SplitMix64) -> [UInt8]? {
+        let starts = bytes.indices.dropLast().filter { bytes[$0] == UInt8(ascii: "\"") && bytes[$0 + 1] == UInt8(ascii: ":") }
+        guard let colon = starts.randomElement(using: &random).map({ $0 + 2 }) else { return nil }
+        var start = colon
+        while start < bytes.count, bytes[start] == UInt8(ascii: " ") { start += 1 }
+        guard start < bytes.count else { return nil }
+        var end = start
+        if bytes[start] == UInt8(ascii: "\"") {
+            end += 1
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\"") { end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1 }
+            end += 1
+        } else if bytes[start] == UInt8(ascii: "{") || bytes[start] == UInt8(ascii: "[") {
+            return nil
+        } else {
+            while end < bytes.count, ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")].contains(bytes[end]) { end += 1 }
+        }
+        guard end <= bytes.count else { return nil }
+        var result = bytes
+        result.replaceSubrange(start..<end, with: Array(values.randomElement(using: &random)!.utf8))
+        return result
+    }
+
     struct SplitMix64: RandomNumberGenerator {
         var state: UInt64
         mutating func next() -> UInt64 {
@@ -67,7 +99,9 @@ import Testing
         var bytes = page
         for _ in 0..<Int.random(in: 1...3, using: &random) where !bytes.isEmpty {
             let at = Int.random(in: 0..<bytes.count, using: &random)
-            switch Int.random(in: 0..<8, using: &random) {
+            switch Int.random(in: 0..<11, using: &random) {
+            case 8, 9, 10:
+                if let replaced = replaceValue(in: bytes, using: &random) { bytes = replaced }
             case 0:
                 bytes.removeSubrange(at...)
             case 1:
