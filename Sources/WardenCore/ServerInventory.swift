@@ -10,7 +10,8 @@ import Synchronization
 /// boundary) and leaves its reading here; the stuck-task loop takes a reading up to `maxAge` old,
 /// or joins one in progress. A reading's age counts from the end of its read: the read of a
 /// million-server fleet outlasts `maxAge`, and the loop that comes right after must still share it
-/// rather than list the fleet again. Only the servers some loop looks at are kept — those carrying
+/// rather than list the fleet again. (The read's length is measured on the monotonic clock, the
+/// age on the loops' clock: the same time in the daemon, not under a test's manual clock.) Only the servers some loop looks at are kept — those carrying
 /// the schedule tag and those the stuck rules watch — and only until they are older than `maxAge`,
 /// in compact form (`CompactServer`, about a third of a `Server`'s memory), from the fast listing
 /// decoder (`ECSClient.serverListing`).

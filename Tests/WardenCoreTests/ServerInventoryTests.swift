@@ -20,13 +20,14 @@ import Testing
             let mark = await h.logCount()
             _ = try await detector.reconcile(now: now.addingTimeInterval(5))
             #expect(await h.operations(since: mark).filter { $0 == "NovaListServersDetails" }.isEmpty)
-            // Past maxAge the stuck loop lists for itself.
+            // Past maxAge the stuck loop lists for itself. (Age counts from the end of the read, whose
+            // length is real time: a minute's margin keeps a slow machine from sharing it still.)
             let later = await h.logCount()
-            _ = try await detector.reconcile(now: now.addingTimeInterval(5 + h.context.inventory.maxAge + 1))
+            _ = try await detector.reconcile(now: now.addingTimeInterval(5 + h.context.inventory.maxAge + 60))
             #expect(await h.operations(since: later).filter { $0 == "NovaListServersDetails" }.count == 2)
             // The scheduler never takes an old reading: every pass lists.
             let again = await h.logCount()
-            _ = try await scheduler.reconcile(now: now.addingTimeInterval(5 + h.context.inventory.maxAge + 2))
+            _ = try await scheduler.reconcile(now: now.addingTimeInterval(5 + h.context.inventory.maxAge + 61))
             #expect(await h.operations(since: again).filter { $0 == "NovaListServersDetails" }.count == 2)
         }
     }
