@@ -75,15 +75,7 @@ RESULTS_JSON="${RESULTS_JSON:-}"
 SDK_VERSION="3.1.219"
 
 # ---- clean-up: the helper stops what it started; this stops the helper if we are interrupted
-HELPER_PID=""
-cleanup() {
-  if [ -n "$HELPER_PID" ] && kill -0 "$HELPER_PID" 2>/dev/null; then
-    kill -TERM "$HELPER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$HELPER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$HELPER_PID" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
+trap stop_helper EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -142,11 +134,4 @@ if [ -n "$FOOTPRINT" ]; then args+=(--footprint "$FOOTPRINT"); fi
 if [ -n "$PROFILE" ]; then args+=(--profile "$PROFILE"); fi
 if [ -n "$RESULTS_JSON" ]; then args+=(--json "$RESULTS_JSON"); fi
 if [ "$SKIP_BUILD" = "1" ]; then args+=(--note "Binaries not built by this run (SKIP_BUILD=1)."); fi
-say "measuring (bounded to $BENCH_TIMEOUT s)"
-timeout --signal=TERM --kill-after=30 "$BENCH_TIMEOUT" python3 "$HERE/warden_bench.py" "${args[@]}" &
-HELPER_PID=$!
-status=0
-wait "$HELPER_PID" || status=$?
-HELPER_PID=""
-if [ "$status" -eq 124 ]; then die "the measurement did not finish within $BENCH_TIMEOUT s"; fi
-exit "$status"
+run_helper "$BENCH_TIMEOUT" python3 "$HERE/warden_bench.py" "${args[@]}"
