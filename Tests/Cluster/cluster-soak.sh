@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Cluster-mode failure soak: several `ecs-warden run` replicas on one PostgreSQL against ecs-sim,
+# on loopback only.
+#
+#   Tests/Cluster/cluster-soak.sh [BIN_DIR]      (default: .build/debug; needs ecs-warden and ecs-sim)
+#
+# Needs: python3, PostgreSQL 15 server binaries (PG_BIN, default /usr/lib/postgresql/15/bin) and the
+# psql client; as root, the `postgres` user (the server refuses to run as root). Uses
+# Tests/Postgres/pg-temp.sh when the tree has it.
+#
+# Environment:
+#   CLUSTER_SOAK_MINUTES   one scenario round per minute, minus one (default 20: 19 rounds, >= 10
+#                          kill -9 failovers; CI runs 5: one round of each scenario, ~6-7 min wall)
+#   CLUSTER_LEASE_TTL      cluster.lease_ttl of the replicas (default 15s; renew every ttl/3)
+#   CLUSTER_SOAK_PROJECTS=10 CLUSTER_SOAK_SERVERS=30   fleet size (60% of the servers carry one of
+#                          three schedules; 11 shards: the projects and the region)
+#   CLUSTER_SOAK_SEED      seed of the fleet and of the soak's choices
+#   CLUSTER_SOAK_KEEP_WORK=1  keep the scratch directory (kept anyway when a check fails)
+#
+# What runs: a temporary PostgreSQL on a free loopback port (fsync off), database `warden`; ecs-sim;
+# one recording proxy per replica (Tests/Soak/soak.py's, unchanged: it logs every batch power action
+# with its X-Client-Token, servers, status, job id and arrival time, so each call's sender is known);
+# warden-a, warden-b, warden-c (`state: {backend: postgres}`, `cluster: {node, lease_ttl}`, each with
+# its own state_dir and ports); the schedules start and stop their servers so that a boundary falls
+# at every whole minute. Then one round per minute, each around a boundary B:
+#   kill       kill -9 of the owner of a random project 1-4 s before B; restarted after TTL + renew + 4 s
+#   freeze     SIGSTOP of the owner of a random project 3 s before B, SIGCONT 2 x TTL later
+#   postgres   `pg_ctl stop -m immediate` 5 s before B, started again 2 x TTL later; a TTL later
+#              `pg_ctl restart -m immediate`; then pg_terminate_backend of every session of the database
+#   membership warden-d joins 3 s after B; then the replica holding the most shards leaves (SIGTERM)
+# (the first four rounds are these, in this order; later rounds are kills, and a freeze every fourth).
+#
+# Checks (from the proxies' logs, the journal, shard_handovers and shard_leases sampled every 200 ms):
+#   kill: every shard of the victim taken over within TTL + renew interval (kill -> new epoch's
+#     acquired_at); the boundary acted on exactly once (an intent for it; no server in two intents
+#     under different tokens; no server in two accepted jobs);
+#   freeze: the frozen node's shards taken over while it is stopped; no batch call from it for a
+#     shard after the next epoch was acquired; the boundary acted on exactly once;
+#   postgres: no batch call from any node later than TTL after PostgreSQL went down; every shard owned
+#     again within TTL + renew after it came back; the first boundary after the restart and after the
+#     terminated sessions acted on exactly once in every project;
+#   membership: at most ceil(shards / nodes) shards move per event; the leaving node exits 0 and its
+#     shards are owned again within 1 s of its exit; no shard without a live lease longer than the TTL;
+#   always: every batch call carries a journaled intent's token; no call under a deposed epoch's
+#     token after the next epoch was acquired ("calls after deadline"); every call came from the node
+#     holding the shard's current epoch; every intent carries shard/node/epoch and has exactly one
+#     closing outcome (or was written in the last minute); no two intents for the same server, action
+#     and boundary; boundaries acted on / expected; no server stopped or started twice; the fleet
+#     converged; no replica exited by itself; GET /v1/cluster, `ctl cluster`, the cluster metrics
+#     (and promtool check metrics on them); every replica stops on SIGTERM with status 0.
+# Figures: failovers, take-over time min/median/max, SIGTERM handover time, boundaries acted on /
+# expected, double actions, calls after deadline. Last line: "cluster soak: N passed, N failed";
+# exit status non-zero on any failed check.
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+BIN_DIR="${1:-$repo/.build/debug}"
+minutes="${CLUSTER_SOAK_MINUTES:-20}"
+export CLUSTER_SOAK_MINUTES="$minutes"
+
+fail_early() { echo "cluster soak: $*"; echo "cluster soak: 0 passed, 1 failed"; exit 1; }
+command -v python3 >/dev/null || fail_early "python3 is required"
+command -v psql >/dev/null || fail_early "psql (postgresql-client) is required"
+[[ -x ${PG_BIN:-/usr/lib/postgresql/15/bin}/pg_ctl ]] || fail_early "no PostgreSQL server in ${PG_BIN:-/usr/lib/postgresql/15/bin} (apt-get install postgresql)"
+if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then fail_early "running as root needs the postgres user"; fi
+[[ -x $BIN_DIR/ecs-warden && -x $BIN_DIR/ecs-sim ]] || fail_early "$BIN_DIR/ecs-warden or ecs-sim is missing"
+BIN_DIR="$(cd "$BIN_DIR" && pwd)"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/ecs-warden-cluster-soak.XXXXXX")"
+chmod 0755 "$work"  # the postgres user must reach its data directory inside
+py_pid=""
+cleanup() {
+    local rc=$?
+    if [[ -n $py_pid ]] && kill -0 "$py_pid" 2>/dev/null; then
+        kill -TERM "$py_pid" 2>/dev/null
+        for _ in $(seq 1 100); do kill -0 "$py_pid" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$py_pid" 2>/dev/null
+    fi
+    # Anything the soak started that is still alive (every child's pid is recorded); only processes
+    # whose command line names this run's files are touched.
+    if [[ -f $work/pids ]]; then
+        while read -r pid; do
+            [[ -n $pid && -r /proc/$pid/cmdline ]] || continue
+            cmd="$(tr '\0' ' ' </proc/"$pid"/cmdline)"
+            if [[ $cmd == *"$work"* || $cmd == "$BIN_DIR/ecs-sim "*"--iam-user cluster-robot"* ]]; then
+                kill -CONT "$pid" 2>/dev/null
+                kill -KILL "$pid" 2>/dev/null
+            fi
+        done <"$work/pids"
+    fi
+    if [[ -f $work/pg/postmaster.pid ]]; then
+        pg_ctl=("${PG_BIN:-/usr/lib/postgresql/15/bin}/pg_ctl" -D "$work/pg" -m immediate -w stop)
+        if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "${pg_ctl[@]}" >/dev/null 2>&1; else "${pg_ctl[@]}" >/dev/null 2>&1; fi
+    fi
+    if [[ ${CLUSTER_SOAK_KEEP_WORK:-0} == 1 || $rc -ne 0 ]]; then
+        echo "cluster soak: scratch directory kept: $work (cluster-soak.log, warden-*.log, proxy-*.jsonl, sim.log, pg/server.log)"
+    else
+        rm -rf "$work"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Hard bound: 1.5 x CLUSTER_SOAK_MINUTES + 10 minutes (the script bounds itself a little earlier).
+bound=$(python3 -c "print(int(float('$minutes') * 60 * 1.5 + 600 + 60))")
+timeout --signal=TERM --kill-after=30 "$bound" python3 "$here/cluster_soak.py" "$work" "$BIN_DIR" &
+py_pid=$!
+wait "$py_pid"
+rc=$?
+py_pid=""
+if ((rc == 124)); then
+    echo "cluster soak: the run exceeded its bound of ${bound}s"
+    echo "cluster soak: 0 passed, 1 failed"
+fi
+exit "$rc"
