@@ -358,6 +358,7 @@ class ClusterSoak:
         self.outages = []
         self.membership = []
         self.unexpected = []
+        self.before = {}  # boundary -> the fleet's states 8 s before it
         self.deadline = T0 + self.minutes * 60 * 1.5 + 600
 
     # ------------------------------------------------------------------ processes
@@ -469,6 +470,26 @@ class ClusterSoak:
                     say(f"{node.name} exited by itself with status {gen['rc']}: ...{tail[-300:]!r}")
             time.sleep(0.5)
 
+    def watch_fleet(self):
+        """The scheduled servers' states 8 s before every boundary: which (project, schedule) needs an
+        action at it (a boundary whose servers are all in its state already is not expected to act)."""
+        while not self.stop_flag.is_set():
+            b = self.next_boundary(time.time() + 9)
+            while time.time() < b - 8:
+                if self.stop_flag.wait(min(0.5, b - 8 - time.time())):
+                    return
+            snap = self.fleet()
+            if snap is not None:
+                self.before[b] = snap
+
+    def needs(self, pid, schedule, b, action):
+        snap = self.before.get(b)
+        servers = (snap if snap is not None else self.fleet_at_start or {}).get((pid, schedule), {})
+        if snap is None:
+            return bool(servers)
+        want = "SHUTOFF" if action == "stop" else "ACTIVE"
+        return any(status in ("ACTIVE", "SHUTOFF") and status != want for status in servers.values())
+
     def holders(self):
         rows = self.leases() or []
         return {r["shard"]: (r["holder"] if r["live"] else None) for r in rows}
@@ -541,13 +562,16 @@ class ClusterSoak:
         t_down = time.time()
         self.pg.ctl("stop", "-m", "immediate", "-w")
         say(f"PostgreSQL stopped (immediate) 5 s before the {hms(b)} boundary, for {2 * self.ttl:.0f} s")
+        self.sleep_until(t_down + self.ttl + 1)
+        readyz_down = {n.name: http("GET", f"http://127.0.0.1:{n.metrics_port}/readyz", timeout=3)[0] for n in self.live_nodes()}
         self.sleep_until(t_down + 2 * self.ttl)
         self.pg.ctl("start", "-w", "-t", "60")
         t_up = time.time()
         say(f"PostgreSQL started again ({t_up - t_down:.1f} s down)")
-        outage = {"t_down": t_down, "t_up": t_up, "boundary": b}
+        outage = {"t_down": t_down, "t_up": t_up, "boundary": b, "readyz_down": readyz_down}
         self.outages.append(outage)
         self.sleep_until(t_up + self.ttl)
+        outage["readyz_up"] = {n.name: http("GET", f"http://127.0.0.1:{n.metrics_port}/readyz", timeout=3)[0] for n in self.live_nodes()}
         t = time.time()
         self.pg.ctl("restart", "-m", "immediate", "-w", "-t", "60")
         outage["restart"] = (t, time.time())
@@ -627,6 +651,7 @@ class ClusterSoak:
         self.results.check(owned is not None, f"every shard ({len(self.shards)}) owned after the start "
                            f"({collections.Counter((owned or {}).values()) if owned else 'not all'})")
         threading.Thread(target=self.sample_leases, daemon=True).start()
+        threading.Thread(target=self.watch_fleet, daemon=True).start()
         self.check_cluster_endpoint("at the start")
 
         rounds = ["kill", "freeze", "postgres", "membership"]
@@ -634,9 +659,8 @@ class ClusterSoak:
         while len(rounds) < total:
             rounds.append("freeze" if len(rounds) % 4 == 1 else "kill")
         say(f"rounds: {', '.join(rounds)}")
-        # Wait for the first scheduled actions of every schedule before the faults (first boundaries
-        # find nothing to do: the generated fleet runs).
-        first = self.next_boundary(time.time() + 45)
+        # A first boundary of normal work before the faults.
+        first = self.next_boundary(time.time() + 20)
         for kind in rounds:
             b = self.next_boundary(max(first, time.time() + 6))
             first = 0
@@ -791,6 +815,10 @@ class ClusterSoak:
                 f"restart -m immediate took {o['restart'][1] - o['restart'][0]:.1f} s; {o['terminated'][1]} sessions terminated")
             check(not after_deadline, f"outage #{i}: no batch call from any node later than the TTL ({self.ttl:g} s) after PostgreSQL "
                   f"went down ({len(after_deadline)})")
+            check(o["readyz_down"] and all(v == 503 for v in o["readyz_down"].values()),
+                  f"outage #{i}: every node not ready (/readyz 503) a TTL after PostgreSQL went down ({o['readyz_down']})")
+            check(o["readyz_up"] and all(v == 200 for v in o["readyz_up"].values()),
+                  f"outage #{i}: every node ready again (/readyz 200) a TTL after PostgreSQL came back ({o['readyz_up']})")
             check(back is not None and back <= self.ttl + self.renew,
                   f"outage #{i}: every shard owned again within TTL + renew interval after PostgreSQL came back "
                   f"({('%.1f s' % back) if back is not None else 'never'})")
@@ -887,7 +915,7 @@ class ClusterSoak:
         pairs = {k for k, v in (self.fleet_at_start or {}).items() if v}
         for pid, schedule in sorted(pairs):
             for b, action in self.boundaries[schedule]:
-                if not (self.ready_at + 150 <= b <= self.end_at - 35):
+                if not (self.ready_at + 10 <= b <= self.end_at - 35) or not self.needs(pid, schedule, b, action):
                     continue
                 expected += 1
                 if any(self.same_project(e["project"], pid) and e["subject"] == schedule and e["boundary"] is not None
@@ -939,7 +967,7 @@ class ClusterSoak:
         """Whether boundary b of project pid was acted on exactly once: at least one intent for it (for
         every schedule with a boundary then and servers in the project), no server in two intents of it
         under different tokens (retries of failed sub-jobs aside), no server in two accepted jobs."""
-        schedules = [s for s, _ in self.schedules_at(b) if (self.fleet_at_start or {}).get((pid, s))]
+        schedules = [s for s, a in self.schedules_at(b) if self.needs(pid, s, b, a)]
         mine = [e for e in intents if self.same_project(e["project"], pid) and e["boundary"] is not None and abs(e["boundary"] - b) < 1]
         tokens = {e["client_token"] for e in mine}
         per_server = collections.defaultdict(set)
