@@ -53,11 +53,10 @@
 # exit status non-zero on any failed check.
 set -uo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-BIN_DIR="${1:-$repo/.build/debug}"
-minutes="${CLUSTER_SOAK_MINUTES:-20}"
-export CLUSTER_SOAK_MINUTES="$minutes"
+here=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+BIN_DIR=${1:-$(readlink -f "$here/../..")/.build/debug}
+export CLUSTER_SOAK_MINUTES=${CLUSTER_SOAK_MINUTES:-20}
+minutes=$CLUSTER_SOAK_MINUTES
 
 fail_early() { echo "cluster soak: $*"; echo "cluster soak: 0 passed, 1 failed"; exit 1; }
 command -v python3 >/dev/null || fail_early "python3 is required"
@@ -69,49 +68,55 @@ BIN_DIR="$(cd "$BIN_DIR" && pwd)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/ecs-warden-cluster-soak.XXXXXX")"
 chmod 0755 "$work"  # the postgres user must reach its data directory inside
-py_pid=""
-cleanup() {
-    local rc=$?
-    if [[ -n $py_pid ]] && kill -0 "$py_pid" 2>/dev/null; then
-        kill -TERM "$py_pid" 2>/dev/null
-        for _ in $(seq 1 100); do kill -0 "$py_pid" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$py_pid" 2>/dev/null
-    fi
-    # Anything the soak started that is still alive (every child's pid is recorded); only processes
-    # whose command line names this run's files are touched.
-    if [[ -f $work/pids ]]; then
-        while read -r pid; do
-            [[ -n $pid && -r /proc/$pid/cmdline ]] || continue
-            cmd="$(tr '\0' ' ' </proc/"$pid"/cmdline)"
-            if [[ $cmd == *"$work"* || $cmd == "$BIN_DIR/ecs-sim "*"--iam-user cluster-robot"* ]]; then
-                kill -CONT "$pid" 2>/dev/null
-                kill -KILL "$pid" 2>/dev/null
-            fi
-        done <"$work/pids"
-    fi
-    if [[ -f $work/pg/postmaster.pid ]]; then
-        pg_ctl=("${PG_BIN:-/usr/lib/postgresql/15/bin}/pg_ctl" -D "$work/pg" -m immediate -w stop)
-        if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "${pg_ctl[@]}" >/dev/null 2>&1; else "${pg_ctl[@]}" >/dev/null 2>&1; fi
-    fi
-    if [[ ${CLUSTER_SOAK_KEEP_WORK:-0} == 1 || $rc -ne 0 ]]; then
-        echo "cluster soak: scratch directory kept: $work (cluster-soak.log, warden-*.log, proxy-*.jsonl, sim.log, pg/server.log)"
-    else
-        rm -rf "$work"
-    fi
-    exit "$rc"
+runner=""
+
+# Every process the soak started is in $work/pids; only those whose command line names this run's
+# files (or this run's simulator) are signalled. A frozen replica gets SIGCONT first.
+reap_children() {
+    local pid cmd
+    [[ -f $work/pids ]] || return 0
+    while read -r pid; do
+        [[ -n $pid ]] || continue
+        cmd="$(tr '\0' ' ' 2>/dev/null </proc/"$pid"/cmdline)" || continue
+        case "$cmd" in
+            *"$work"* | "$BIN_DIR/ecs-sim "*"--iam-user cluster-robot"*) kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null ;;
+        esac
+    done <"$work/pids"
 }
-trap cleanup EXIT
+
+stop_postgres() {
+    [[ -f $work/pg/postmaster.pid ]] || return 0
+    local ctl=("${PG_BIN:-/usr/lib/postgresql/15/bin}/pg_ctl" -D "$work/pg" -m immediate -w stop)
+    if [[ $(id -u) -eq 0 ]]; then ctl=(runuser -u postgres -- "${ctl[@]}"); fi
+    "${ctl[@]}" >/dev/null 2>&1 || true
+}
+
+on_exit() {
+    local status=$?
+    if [[ -n $runner ]]; then
+        kill -TERM "$runner" 2>/dev/null && timeout 20 tail --pid="$runner" -f /dev/null
+        kill -KILL "$runner" 2>/dev/null
+    fi
+    reap_children
+    stop_postgres
+    if [[ $status -eq 0 && ${CLUSTER_SOAK_KEEP_WORK:-0} != 1 ]]; then
+        rm -rf "$work"
+    else
+        echo "cluster soak: scratch directory kept: $work (cluster-soak.log, warden-*.log, proxy-*.jsonl, sim.log, pg/server.log)"
+    fi
+    exit "$status"
+}
+trap on_exit EXIT
 trap 'exit 130' INT TERM
 
-# Hard bound: 1.5 x CLUSTER_SOAK_MINUTES + 10 minutes (the script bounds itself a little earlier).
-bound=$(python3 -c "print(int(float('$minutes') * 60 * 1.5 + 600 + 60))")
-timeout --signal=TERM --kill-after=30 "$bound" python3 "$here/cluster_soak.py" "$work" "$BIN_DIR" &
-py_pid=$!
-wait "$py_pid"
-rc=$?
-py_pid=""
-if ((rc == 124)); then
-    echo "cluster soak: the run exceeded its bound of ${bound}s"
-    echo "cluster soak: 0 passed, 1 failed"
+# The script bounds itself at 1.5 x CLUSTER_SOAK_MINUTES + 10 min; this is the hard stop a minute later.
+limit_seconds=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 90 + 660 }')
+timeout --signal=TERM --kill-after=30 "$limit_seconds" python3 "$here/cluster_soak.py" "$work" "$BIN_DIR" &
+runner=$!
+status=0
+wait "$runner" || status=$?
+runner=""
+if [[ $status -eq 124 ]]; then
+    printf 'cluster soak: stopped at its bound of %s s\ncluster soak: 0 passed, 1 failed\n' "$limit_seconds"
 fi
-exit "$rc"
+exit "$status"

@@ -17,6 +17,7 @@ figures and `cluster soak: N passed, N failed`.
 """
 
 import collections
+import contextlib
 import datetime
 import json
 import math
@@ -39,18 +40,23 @@ REGION = "eu-west-0"
 NODE_NAMES = ["warden-a", "warden-b", "warden-c", "warden-d"]
 FINAL_RESULTS = {"refused", "unknown", "abandoned", "expired", "success", "failed", "partial"}
 
-T0 = time.time()
-LOG = None
-PRINT_LOCK = threading.Lock()
+class Log:
+    """Where say() writes: stdout and, once main() opened it, WORK/cluster-soak.log."""
+    start = time.time()
+    file = None
+    lock = threading.Lock()
+
+
+T0 = Log.start
 
 
 def say(text):
-    line = f"[{time.time() - T0:7.1f}s] {text}"
-    with PRINT_LOCK:
-        print(line, flush=True)
-        if LOG:
-            LOG.write(line + "\n")
-            LOG.flush()
+    stamped = f"[{time.time() - Log.start:7.1f}s] {text}\n"
+    with Log.lock:
+        for out in (sys.stdout, Log.file):
+            if out is not None:
+                out.write(stamped)
+                out.flush()
 
 
 def hms(ts):
@@ -71,7 +77,7 @@ def env_number(name, default):
 
 
 def http(method, url, body=None, headers=None, timeout=5.0):
-    """(status, body bytes); status 0 when the connection fails."""
+    """(status, body bytes, headers); status 0 when the connection fails."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
     if data is not None:
@@ -86,13 +92,23 @@ def http(method, url, body=None, headers=None, timeout=5.0):
 
 
 def fetch_json(url, timeout=5.0, headers=None):
+    """The decoded body of a 200 answer; None otherwise."""
     status, data, _ = http("GET", url, headers=headers, timeout=timeout)
-    if status != 200:
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
+    with contextlib.suppress(ValueError):
+        return json.loads(data) if status == 200 else None
+    return None
+
+
+def poll(seconds, probe, every=0.2):
+    """probe()'s first truthy answer within `seconds`; None when there is none."""
+    end = time.time() + seconds
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        if time.time() >= end:
+            return None
+        time.sleep(every)
 
 
 def unused_port(taken):
@@ -105,26 +121,36 @@ def unused_port(taken):
             return port
 
 
-def pct(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 class Results:
+    """The checks' verdicts, printed as they come."""
+
     def __init__(self):
-        self.passed = 0
-        self.failed = 0
-        self.failures = []
+        self.verdicts = []  # (ok, text)
+
+    @property
+    def passed(self):
+        return sum(1 for ok, _ in self.verdicts if ok)
+
+    @property
+    def failures(self):
+        return [text for ok, text in self.verdicts if not ok]
 
     def check(self, ok, text):
-        if ok:
-            self.passed += 1
-            say(f"PASS: {text}")
-        else:
-            self.failed += 1
-            self.failures.append(text)
-            say(f"FAIL: {text}")
+        ok = bool(ok)
+        self.verdicts.append((ok, text))
+        say(("PASS: " if ok else "FAIL: ") + text)
         return ok
+
+    def finish(self, work):
+        """Repeats the failures, prints the closing line; the exit status."""
+        if self.failures:
+            say("failed checks:\n" + "\n".join(f"   - {text}" for text in self.failures))
+        say(f"wall time {(time.time() - T0) / 60:.1f} min; work directory {work}")
+        line = f"cluster soak: {self.passed} passed, {len(self.failures)} failed"
+        print(line, flush=True)
+        if Log.file:
+            Log.file.write(line + "\n")
+        return 1 if self.failures else 0
 
 
 # ============================================================================ PostgreSQL
@@ -391,15 +417,14 @@ class ClusterSoak:
                     "--iam-password", self.iam_password, "--project-id", first, "--projects", str(self.projects_n),
                     "--servers-per-project", str(self.servers_n), "--scheduled-share", "0.6", "--speed", "60",
                     "--seed", str(self.seed), "--region", REGION], log)
-        deadline = time.time() + 60
-        while time.time() < deadline:
+
+        def listening():  # the port, once the simulator printed it and its fleet
             text = open(log).read()
             m = re.search(r"ecs-sim listening on http://127\.0\.0\.1:(\d+)", text)
-            if m and "\nservers " in text:
-                self.sim_port = int(m.group(1))
-                break
-            time.sleep(0.2)
-        else:
+            return int(m.group(1)) if m and "\nservers " in text else None
+
+        self.sim_port = poll(60, listening)
+        if self.sim_port is None:
             raise RuntimeError("ecs-sim did not start: " + open(log).read()[-500:])
         self.sim_url = f"http://127.0.0.1:{self.sim_port}"
         self.ports.add(self.sim_port)
@@ -1075,38 +1100,24 @@ class ClusterSoak:
 
 
 def main():
-    global LOG
     work, bin_dir = sys.argv[1], sys.argv[2]
-    LOG = open(os.path.join(work, "cluster-soak.log"), "a")
+    Log.file = open(os.path.join(work, "cluster-soak.log"), "a")
     soak = ClusterSoak(work, bin_dir)
-
-    def on_signal(number, _frame):
-        raise KeyboardInterrupt(f"signal {number}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    # SIGTERM (the wrapper's bound, the trap) interrupts like ^C; cleanup runs either way.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         soak.run()
-    except KeyboardInterrupt as interrupt:
-        soak.results.check(False, f"the cluster soak was interrupted ({interrupt})")
-    except Exception as error:
-        soak.results.check(False, f"the cluster soak aborted: {error}")
+    except KeyboardInterrupt:
+        soak.results.check(False, "the cluster soak was interrupted (SIGINT or SIGTERM)")
+    except Exception as error:  # a broken set-up or scenario: report it as a failed check
         traceback.print_exc()
-    finally:
-        try:
-            soak.cleanup()
-        except Exception:
-            traceback.print_exc()
-    results = soak.results
-    if results.failures:
-        say("failed checks:")
-        for failure in results.failures:
-            say(f"   - {failure}")
-    say(f"wall time {(time.time() - T0) / 60:.1f} min; work directory {work}")
-    line = f"cluster soak: {results.passed} passed, {results.failed} failed"
-    print(line, flush=True)
-    LOG.write(line + "\n")
-    return 0 if results.failed == 0 else 1
+        soak.results.check(False, f"the cluster soak aborted: {error!r}")
+    try:
+        soak.cleanup()
+    except Exception as error:
+        say(f"cleanup: {error!r}")
+    return soak.results.finish(work)
 
 
 if __name__ == "__main__":
