@@ -99,6 +99,15 @@ def fetch_json(url, timeout=5.0, headers=None):
     return None
 
 
+def fleet_json(fleet):
+    """{(project id, schedule): {server id: status}} as JSON (None stays None)."""
+    return None if fleet is None else [[pid, schedule, servers] for (pid, schedule), servers in fleet.items()]
+
+
+def fleet_from_json(rows):
+    return None if rows is None else {(pid, schedule): servers for pid, schedule, servers in rows}
+
+
 def poll(seconds, probe, every=0.2):
     """probe()'s first truthy answer within `seconds`; None when there is none."""
     end = time.time() + seconds
@@ -347,12 +356,6 @@ class Node:
         gen = self.ended("SIGTERM")
         return t, gen["end"], self.proc.returncode
 
-    def records_since(self, offset=0):
-        try:
-            with open(self.records) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except (OSError, ValueError):
-            return []
 
 
 # ============================================================================ the soak
@@ -363,8 +366,8 @@ class ClusterSoak:
         self.bin_dir = bin_dir
         self.repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
         self.proxy_script = os.path.join(self.repo, "Tests", "Soak", "soak.py")
-        self.warden = os.path.join(bin_dir, "ecs-warden")
-        self.sim_bin = os.path.join(bin_dir, "ecs-sim")
+        self.warden = os.path.join(bin_dir or "", "ecs-warden")
+        self.sim_bin = os.path.join(bin_dir or "", "ecs-sim")
         self.minutes = env_number("CLUSTER_SOAK_MINUTES", 20)
         self.ttl = env_number("CLUSTER_LEASE_TTL", 15)
         self.ttl_text = f"{self.ttl:g}s"
@@ -702,7 +705,50 @@ class ClusterSoak:
         self.check_metrics()
         self.stop_flag.set()
         time.sleep(0.5)
+        self.final_fleet = self.fleet()
+        self.final_stops = []
+        for node in self.nodes.values():
+            if node.running:
+                sent, exited, rc = node.terminate()
+                self.final_stops.append((node.name, sent, exited, rc))
+                self.results.check(exited is not None and rc == 0, f"{node.name} stops on SIGTERM with status 0 "
+                                   f"({('%.2f s' % (exited - sent)) if exited else 'not within 30 s'}, status {rc})")
+        self.collect()
+        self.save()
         self.analyse()
+
+    # ------------------------------------------------------------------ the data the analysis reads
+    SAVED = ["minutes", "ttl", "renew", "seed", "shards", "names", "project_ids", "boundaries", "kills", "freezes", "outages",
+             "membership", "unexpected", "samples", "ready_at", "end_at", "db"]
+
+    def collect(self):
+        """The journal, the handovers and the failed sub-jobs, read once the replicas stopped."""
+        pg = self.pg
+        self.db = {
+            "journal": pg.rows("SELECT seq, at, kind, loop, project, subject, action, client_token, job_id, servers, result, intent_seq, "
+                               "boundary, retry_of, shard, node, epoch FROM journal ORDER BY seq", timeout=60) or [],
+            "handovers": pg.rows("SELECT shard, from_node, to_node, epoch, reason, extract(epoch FROM at)::float8 AS at "
+                                 "FROM shard_handovers ORDER BY id", timeout=30) or [],
+            "failed_subjobs": pg.rows("SELECT intent_seq, server_id FROM server_outcomes WHERE result = 'failed'") or [],
+        }
+
+    def save(self):
+        """WORK/cluster-soak-data.json: `cluster_soak.py --analyse WORK` runs the analysis again from it."""
+        data = {name: getattr(self, name) for name in self.SAVED}
+        data["fleets"] = {"start": fleet_json(self.fleet_at_start), "final": fleet_json(self.final_fleet),
+                          "before": {str(b): fleet_json(f) for b, f in self.before.items()}}
+        with open(os.path.join(self.work, "cluster-soak-data.json"), "w") as f:
+            json.dump(data, f)
+
+    def load(self):
+        with open(os.path.join(self.work, "cluster-soak-data.json")) as f:
+            data = json.load(f)
+        for name in self.SAVED:
+            setattr(self, name, data[name])
+        self.fleet_at_start = fleet_from_json(data["fleets"]["start"])
+        self.final_fleet = fleet_from_json(data["fleets"]["final"])
+        self.before = {float(b): fleet_from_json(f) for b, f in data["fleets"]["before"].items()}
+        self.ids = {v: k for k, v in self.names.items()}
 
     # ------------------------------------------------------------------ checks on the live cluster
     def check_cluster_endpoint(self, when):
@@ -735,13 +781,8 @@ class ClusterSoak:
         check = self.results.check
         say("=" * 100)
         say("analysis")
-        pg = self.pg
-        journal = pg.rows("SELECT seq, at, kind, loop, project, subject, action, client_token, job_id, servers, result, intent_seq, "
-                          "boundary, retry_of, shard, node, epoch FROM journal ORDER BY seq", timeout=60) or []
-        handovers = pg.rows("SELECT shard, from_node, to_node, epoch, reason, extract(epoch FROM at)::float8 AS at FROM shard_handovers ORDER BY id",
-                            timeout=30) or []
-        failed_subjobs = {(r["intent_seq"], r["server_id"]) for r in
-                          (pg.rows("SELECT intent_seq, server_id FROM server_outcomes WHERE result = 'failed'") or [])}
+        journal, handovers = self.db["journal"], self.db["handovers"]
+        failed_subjobs = {(r["intent_seq"], r["server_id"]) for r in self.db["failed_subjobs"]}
         say(f"journal: {len(journal)} entries; shard_handovers: {len(handovers)} rows")
         intents = [e for e in journal if e["kind"] == "intent" and e["loop"] == "schedule"]
         intent_by_token = {e["client_token"]: e for e in journal if e["kind"] == "intent" and e["client_token"]}
@@ -766,13 +807,15 @@ class ClusterSoak:
             return min((at for at, _, e, _ in by_shard.get(shard, []) if e > epoch), default=None)
 
         calls = []
-        for node in self.nodes.values():
-            for r in node.records_since():
-                r["sender"] = node.name
-                calls.append(r)
+        for name in NODE_NAMES:
+            try:
+                with open(os.path.join(self.work, f"proxy-{name}.jsonl")) as f:
+                    calls += [dict(json.loads(line), sender=name) for line in f if line.strip()]
+            except OSError:
+                pass
         calls.sort(key=lambda r: r["t0"])
         per_sender = collections.Counter(c["sender"] for c in calls)
-        say(f"batch calls at the proxies: {len(calls)} ({', '.join(f'{n} {per_sender[n]}' for n in self.nodes)})")
+        say(f"batch calls at the proxies: {len(calls)} ({', '.join(f'{n} {per_sender[n]}' for n in NODE_NAMES)})")
 
         # ---- (2) kill -9 of an owner before a boundary
         say("-- kill -9 of a project's owner seconds before a boundary")
@@ -954,7 +997,7 @@ class ClusterSoak:
         doubles = self.double_actions(calls, intent_by_token, failed_subjobs)
         say(f"   double actions: {len(doubles)}" + "".join(f"\n{' ' * 20}{d}" for d in doubles[:8]))
         check(not doubles, f"no server stopped (or started) twice: {len(doubles)} double actions")
-        final = self.fleet()
+        final = self.final_fleet
         wrong = self.wrong_state(final)
         check(final is not None and not wrong, f"the fleet converged: every scheduled server in its schedule's state after the last "
               f"boundary ({len(wrong)} not" + "".join(f"; {w}" for w in wrong[:5]) + ")")
@@ -962,10 +1005,6 @@ class ClusterSoak:
         # ---- processes
         check(not self.unexpected, f"no replica exited by itself ({len(self.unexpected)}"
               + "".join(f"; {n} status {rc}: ...{tail[-200:]!r}" for n, rc, tail in self.unexpected) + ")")
-        for node in self.nodes.values():
-            if node.running:
-                sent, exited, rc = node.terminate()
-                check(exited is not None and rc == 0, f"{node.name} stops on SIGTERM with status 0 ({('%.2f s' % (exited - sent)) if exited else 'no'}, status {rc})")
 
         # ---- figures
         say("=" * 100)
@@ -1066,7 +1105,7 @@ class ClusterSoak:
     def wrong_state(self, fleet):
         if fleet is None:
             return ["the fleet could not be read"]
-        now = time.time()
+        now = self.end_at
         wrong = []
         for (pid, schedule), servers in fleet.items():
             latest = max(((b, a) for b, a in self.boundaries[schedule] if b <= now - 30), default=None)
@@ -1100,6 +1139,11 @@ class ClusterSoak:
 
 
 def main():
+    if sys.argv[1] == "--analyse":  # again, from a finished run's WORK/cluster-soak-data.json
+        soak = ClusterSoak(sys.argv[2], None)
+        soak.load()
+        soak.analyse()
+        return soak.results.finish(sys.argv[2])
     work, bin_dir = sys.argv[1], sys.argv[2]
     Log.file = open(os.path.join(work, "cluster-soak.log"), "a")
     soak = ClusterSoak(work, bin_dir)
