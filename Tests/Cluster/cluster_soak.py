@@ -208,12 +208,11 @@ class Postgres:
         if out.returncode != 0:
             raise RuntimeError(f"pg_ctl {command} failed: {out.stderr[-500:]}")
 
-    def stop_for_good(self):
-        helper = os.path.join(self.repo, "Tests", "Postgres", "pg-temp.sh")
-        if os.path.isfile(helper):
-            subprocess.run(["bash", helper, "stop", self.dir], capture_output=True, timeout=60)
-        elif os.path.exists(os.path.join(self.dir, "postmaster.pid")):
-            subprocess.run(self._as_postgres([f"{self.bin}/pg_ctl", "-D", self.dir, "-m", "immediate", "-w", "stop"]), capture_output=True, timeout=60)
+    def stop(self):
+        """Stops the server (fast) and leaves its directory (and server.log) to the wrapper."""
+        if os.path.exists(os.path.join(self.dir, "postmaster.pid")):
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                self.ctl("stop", "-m", "fast", "-w")
 
     def psql(self, args, url=None, timeout=10):
         out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url or self.url] + args,
@@ -1139,8 +1138,8 @@ class ClusterSoak:
                     proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        if getattr(self, "pg", None) is not None and os.environ.get("CLUSTER_SOAK_KEEP_WORK") != "1":
-            self.pg.stop_for_good()
+        if getattr(self, "pg", None) is not None:
+            self.pg.stop()
 
 
 def main():
