@@ -9,8 +9,8 @@
 # Tests/Postgres/pg-temp.sh when the tree has it.
 #
 # Environment:
-#   CLUSTER_SOAK_MINUTES   one scenario round per minute, minus one (default 20: 19 rounds, >= 10
-#                          kill -9 failovers; CI runs 5: one round of each scenario, ~6-7 min wall)
+#   CLUSTER_SOAK_MINUTES   one scenario round per minute, minus one (default 20: 19 rounds, 12
+#                          kill -9 failovers; CI runs 5: kill, freeze, postgres, membership, ~6-7 min wall)
 #   CLUSTER_LEASE_TTL      cluster.lease_ttl of the replicas (default 15s; renew every ttl/3)
 #   CLUSTER_SOAK_PROJECTS=10 CLUSTER_SOAK_SERVERS=30   fleet size (60% of the servers carry one of
 #                          three schedules; 11 shards: the projects and the region)
@@ -28,7 +28,10 @@
 #   postgres   `pg_ctl stop -m immediate` 5 s before B, started again 2 x TTL later; a TTL later
 #              `pg_ctl restart -m immediate`; then pg_terminate_backend of every session of the database
 #   membership warden-d joins 3 s after B; then the replica holding the most shards leaves (SIGTERM)
-# (the first four rounds are these, in this order; later rounds are kills, and a freeze every fourth).
+#   restart    kill -9 of the owner of a random project 1-4 s before B and a restart 1 s later, within
+#              the TTL (as systemd's Restart= does): its leases are still live in its name
+# (the first four rounds are kill, freeze, postgres, membership; from the fifth on (CLUSTER_SOAK_MINUTES
+# >= 6): restart, then kills, with a freeze and a restart every eighth round: 12 kills in 20 minutes).
 #
 # Checks (from the proxies' logs, the journal, shard_handovers and shard_leases sampled every 200 ms):
 #   kill: every shard of the victim taken over within TTL + renew interval (kill -> new epoch's
@@ -41,6 +44,9 @@
 #     terminated sessions acted on exactly once in every project;
 #   membership: at most ceil(shards / nodes) shards move per event; the leaving node exits 0 and its
 #     shards are owned again within 1 s of its exit; no shard without a live lease longer than the TTL;
+#   restart: the boundary acted on exactly once; after every round, each running node's
+#     ecs_warden_cluster_shards_owned equals its live leases in the database, and no stopped node
+#     holds a live lease (a lease renewed by a process that does not work on it would starve a shard);
 #   always: every batch call carries a journaled intent's token; no call under a deposed epoch's
 #     token after the next epoch was acquired ("calls after deadline"); every call came from the node
 #     holding the shard's current epoch; every intent carries shard/node/epoch and has exactly one

@@ -387,6 +387,8 @@ class ClusterSoak:
         self.membership = []
         self.unexpected = []
         self.before = {}  # boundary -> the fleet's states 8 s before it
+        self.restarts = []
+        self.consistency = []  # (t, label, {node: (live leases in the database, shards_owned on /metrics)})
         self.deadline = T0 + self.minutes * 60 * 1.5 + 600
 
     # ------------------------------------------------------------------ processes
@@ -566,6 +568,41 @@ class ClusterSoak:
         self.sleep_until(t + self.ttl + self.renew + 4)
         victim.start(f"restart after kill -9 #{len(self.kills)}")
 
+    def round_restart(self, b):
+        """kill -9 of an owner 1-4 s before b and a restart 1 s later, as systemd's Restart= does (the
+        shipped unit waits 5 s): well within the TTL, so the new process finds leases in its name still
+        live. Someone must act on the boundary, and no lease may be renewed by a node that does not
+        work on it."""
+        self.sleep_until(b - self.rng.uniform(1.0, 4.0))
+        shard, victim, held = self.pick_owner()
+        if victim is None:
+            say("restart: no owner to kill")
+            return
+        t = victim.kill9()
+        time.sleep(1.0)
+        victim.start("restarted 1 s after kill -9")
+        self.restarts.append({"t": t, "node": victim.name, "shard": shard, "held": held, "boundary": b})
+        say(f"kill -9 and restart 1 s later: {victim.name} ({len(held)} shards, {self.short(shard)} among them) "
+            f"{b - t:.1f} s before the {hms(b)} boundary")
+        self.sleep_until(t + self.ttl + 2 * self.renew)
+
+    def owned_consistency(self, label):
+        """Live leases per holder in the database against each running node's shards_owned (twice, a
+        renew interval apart, so a round in progress is not taken for a mismatch)."""
+        for attempt in range(2):
+            rows = self.leases() or []
+            db = collections.Counter(r["holder"] for r in rows if r["live"])
+            seen = {}
+            for node in self.live_nodes():
+                status, data, _ = http("GET", f"http://127.0.0.1:{node.metrics_port}/metrics", timeout=5)
+                m = re.search(rf'^ecs_warden_cluster_shards_owned\{{[^}}]*node="{node.name}"[^}}]*\}} ([0-9.e+-]+)$', data.decode(errors="replace"), re.M)
+                seen[node.name] = (db.get(node.name, 0), float(m.group(1)) if m else None)
+            stray = {h: n for h, n in db.items() if h not in seen}
+            if all(a == b for a, b in seen.values()) and not stray:
+                break
+            time.sleep(self.renew)
+        self.consistency.append((time.time(), label, seen, stray))
+
     def round_freeze(self, b):
         self.sleep_until(b - 3.0)
         shard, victim, held = self.pick_owner()
@@ -684,7 +721,7 @@ class ClusterSoak:
         rounds = ["kill", "freeze", "postgres", "membership"]
         total = max(len(rounds), int(self.minutes) - 1)
         while len(rounds) < total:
-            rounds.append("freeze" if len(rounds) % 4 == 1 else "kill")
+            rounds.append({4: "restart", 1: "freeze"}.get(len(rounds) % 8, "kill"))
         say(f"rounds: {', '.join(rounds)}")
         # A first boundary of normal work before the faults.
         first = self.next_boundary(time.time() + 20)
@@ -693,6 +730,7 @@ class ClusterSoak:
             first = 0
             say(f"--- round {kind} at the {hms(b)} boundary")
             getattr(self, f"round_{kind}")(b)
+            self.owned_consistency(f"after the {kind} round at {hms(b)}")
             if time.time() > self.deadline - 150:
                 say("stopping the rounds early: the time bound is near")
                 break
@@ -718,7 +756,7 @@ class ClusterSoak:
 
     # ------------------------------------------------------------------ the data the analysis reads
     SAVED = ["minutes", "ttl", "renew", "seed", "shards", "names", "project_ids", "boundaries", "kills", "freezes", "outages",
-             "membership", "unexpected", "samples", "ready_at", "end_at", "db"]
+             "membership", "unexpected", "samples", "ready_at", "end_at", "db", "restarts", "consistency"]
 
     def collect(self):
         """The journal, the handovers and the failed sub-jobs, read once the replicas stopped."""
@@ -867,6 +905,24 @@ class ClusterSoak:
             check(not late, f"freeze #{i}: no batch call from {f['node']} for a shard after the next epoch was acquired ({len(late)}"
                   + "".join(f"; {hms(c['t0'])} {c['action']} {self.names.get(c['project_id'])} token {c['token']}" for c in late[:5]) + ")")
             check(acted["ok"], f"freeze #{i}: the {hms(f['boundary'])} boundary of {self.short(f['shard'])} acted on exactly once ({acted['text']})")
+
+        # ---- kill -9 and an immediate restart (systemd's Restart=)
+        if self.restarts:
+            say("-- kill -9 of an owner and a restart 1 s later (within the TTL)")
+        for i, r in enumerate(self.restarts, 1):
+            acted = self.boundary_actions(intents, outcomes, calls, failed_subjobs, r["shard"].split(":", 1)[1], r["boundary"])
+            say(f"   restart #{i} {hms(r['t'])} {r['node']} ({len(r['held'])} shards) before {hms(r['boundary'])}: "
+                f"boundary of {self.short(r['shard'])}: {acted['text']}")
+            check(acted["ok"], f"restart #{i}: the {hms(r['boundary'])} boundary of {self.short(r['shard'])} acted on exactly once after "
+                  f"{r['node']} was killed and restarted within the TTL ({acted['text']})")
+        say("-- leases in the database against the shards each node works on (ecs_warden_cluster_shards_owned), after every round")
+        bad = [(t, label, seen, stray) for t, label, seen, stray in self.consistency
+               if stray or any(a != b for a, b in seen.values())]
+        for t, label, seen, stray in bad[:6]:
+            say(f"   {hms(t)} {label}: " + ", ".join(f"{n} {a} in the database / {b} on /metrics" for n, (a, b) in sorted(seen.items()))
+                + (f"; live leases of nodes not running: {stray}" if stray else ""))
+        check(self.consistency and not bad, f"after every round each running node works on exactly the live leases the database gives it, "
+              f"and no stopped node holds a live lease ({len(bad)} of {len(self.consistency)} samples differ)")
 
         # ---- (4) PostgreSQL down, restarted, sessions terminated
         say("-- PostgreSQL stopped (immediate) across a boundary, restarted (immediate), sessions terminated")
