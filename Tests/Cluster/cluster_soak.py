@@ -708,12 +708,15 @@ class ClusterSoak:
         self.fleet_at_start = self.fleet()
         for name in NODE_NAMES[:3]:
             gen = self.nodes[name].start("first start")
-            self.results.check(gen["ready"] is not None, f"{name} started and answered /v1/status ({(gen['ready'] or 0) - gen['start']:.1f} s)")
+            if not self.results.check(gen["ready"] is not None, f"{name} started and answered /v1/status "
+                                      f"({(gen['ready'] or 0) - gen['start']:.1f} s)"):
+                raise RuntimeError(f"{name} did not start: ...{open(self.nodes[name].log, errors='replace').read()[-700:]}")
         threading.Thread(target=self.watch_exits, daemon=True).start()
         owned = self.wait_all_owned(self.ttl * 3)
         self.ready_at = time.time()
-        self.results.check(owned is not None, f"every shard ({len(self.shards)}) owned after the start "
-                           f"({collections.Counter((owned or {}).values()) if owned else 'not all'})")
+        if not self.results.check(owned is not None, f"every shard ({len(self.shards)}) owned after the start "
+                                  f"({dict(collections.Counter((owned or {}).values())) if owned else self.holders()})"):
+            raise RuntimeError("the shards were not all owned within 3 x TTL of the start")
         threading.Thread(target=self.sample_leases, daemon=True).start()
         threading.Thread(target=self.watch_fleet, daemon=True).start()
         self.check_cluster_endpoint("at the start")
