@@ -94,6 +94,7 @@ let package = Package(
             name: "WardenDaemon",
             dependencies: [
                 "WardenCore", "WardenHTTP", "SystemdNotify", "ECSSimulator", "WardenPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

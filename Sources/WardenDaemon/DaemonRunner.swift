@@ -184,21 +184,27 @@ public enum DaemonRunner {
             return startupFailed(error)
         }
         defer { lock.release() }
-        let runtime: WardenRuntime
-        let token: String?
-        do {
-            let store = try SQLiteStateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
-            runtime = try WardenRuntime(configuration: configuration, store: store, logger: logger, environment: environment, dryRunOverride: dryRun)
-            token = try configuration.controlToken.map { try SecretResolver(environment: environment).resolve($0) }
-        } catch {
-            return startupFailed(error)
+        return await StateBackendSession.with(configuration, logger: logger, environment: environment) { opened in
+            let runtime: WardenRuntime
+            let token: String?
+            do {
+                runtime = try WardenRuntime(
+                    configuration: configuration, store: opened.store, logger: logger, environment: environment, dryRunOverride: dryRun,
+                    metrics: opened.metrics, ownership: opened.ownership, cluster: opened.cluster, clusterControl: opened.clusterControl)
+                token = try configuration.controlToken.map { try SecretResolver(environment: environment).resolve($0) }
+            } catch {
+                return startupFailed(error)
+            }
+            await opened.attach(runtime)
+            if token == nil {
+                logger.warning("no control token configured: mutating control-API calls are refused")
+            }
+            let code = await serve(
+                runtime: runtime, configuration: configuration, token: token, configPath: configPath, logger: logger, environment: environment,
+                clusterServices: opened.services, clusterHealthy: opened.healthy)
+            await runtime.shutdown()
+            return code
         }
-        if token == nil {
-            logger.warning("no control token configured: mutating control-API calls are refused")
-        }
-        let code = await serve(runtime: runtime, configuration: configuration, token: token, configPath: configPath, logger: logger, environment: environment)
-        await runtime.shutdown()
-        return code
     }
 
     /// Prints why start-up failed, in one line, and returns the exit status.
@@ -215,14 +221,15 @@ public enum DaemonRunner {
     /// stops every service, with a bounded grace for calls in flight.
     static func serve(
         runtime: WardenRuntime, configuration: DaemonConfiguration, token: String?, configPath: String?, logger: Logger,
-        environment: [String: String], extraServices: [any Service] = [], onListening: (@Sendable (String, String) -> Void)? = nil,
-        errorPrefix: String = "ecs-warden"
+        environment: [String: String], extraServices: [any Service] = [], clusterServices: [(name: String, service: any Service)] = [],
+        clusterHealthy: @escaping @Sendable () -> Bool = { true },
+        onListening: (@Sendable (String, String) -> Void)? = nil, errorPrefix: String = "ecs-warden"
     ) async -> Int32 {
         // An extra service that returns ends the whole daemon gracefully (the demo's --duration).
         let listeners = ListenerGate(expected: ["metrics", "control"])
         let notifier = SystemdNotifier(
             environment: environment, waitUntilReady: { try await listeners.waitUntilOpen() },
-            isHealthy: { await runtime.supervisor.allAlive() },
+            isHealthy: { await runtime.supervisor.allAlive() && clusterHealthy() },
             status: { await runtime.supervisor.summaryLine() })
         let reload: @Sendable () async -> String? = {
             guard let configPath else { return "this daemon was started without a configuration file" }
@@ -274,7 +281,10 @@ public enum DaemonRunner {
         func lasting(_ name: String, _ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
             .init(service: EndsOnlyOnShutdown(name: name, service: service, logger: logger), failureTerminationBehavior: .gracefullyShutdownGroup)
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        // Cluster mode's coordinator runs first and stops last: it hands its shards over only once
+        // the loops (and their calls in flight) have ended.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = clusterServices.map { lasting($0.name, $0.service) }
+        services += [
             lasting("metrics listener", Listener(kind: "metrics", address: configuration.metricsListen, server: metricsApp, gate: listeners)),
             lasting("control listener", Listener(kind: "control", address: configuration.controlListen, server: controlApp, gate: listeners)),
             lasting("reload handler", ReloadOnHangup { _ = await reload() }),
@@ -332,6 +342,11 @@ public enum DaemonRunner {
             return startupFailed(error)
         }
         defer { lock.release() }
+        if case .postgres = configuration.stateBackend {
+            FileHandle.standardError.write(
+                Data("ecs-warden: run --once works on a single node (state.backend: sqlite); in cluster mode the replicas share the work: use `ecs-warden ctl run LOOP`\n".utf8))
+            return 2
+        }
         do {
             let store = try SQLiteStateStore.open(directory: configuration.stateDirectory, retention: configuration.retention)
             let runtime = try WardenRuntime(configuration: configuration, store: store, logger: logger, environment: environment, dryRunOverride: dryRun)

@@ -16,6 +16,8 @@ enum StartupError: Error, CustomStringConvertible {
     case stateDirectoryUnusable(path: String, what: String, reason: String)
     /// Another ecs-warden process holds the state directory's lock.
     case stateDirectoryInUse(path: String, lockFile: String, pid: Int32?)
+    /// The shared state database (cluster mode) could not be opened.
+    case stateDatabaseUnusable(location: String, reason: String)
 
     var description: String {
         switch self {
@@ -26,6 +28,8 @@ enum StartupError: Error, CustomStringConvertible {
         case .stateDirectoryInUse(let path, let lockFile, let pid):
             let holder = pid.map { "pid \($0)" } ?? "a process whose pid is not written yet"
             return "the state directory \(path) is in use by another ecs-warden (\(holder); lock \(lockFile))"
+        case .stateDatabaseUnusable(let location, let reason):
+            return "cannot open the state database \(location): \(reason)"
         }
     }
 

@@ -23,6 +23,10 @@ public final class WardenRuntime: Sendable {
     public let loops: [ReconcileLoop]
     /// Whether the journal can be written (readiness, `ecs_warden_store_writable`).
     public let storeHealth: StoreHealth
+    /// Cluster mode: the lease coordinator's view (nil on a single node).
+    public let cluster: (any ClusterStatusSource)?
+    /// Cluster mode: where pauses and run-now requests go.
+    public let clusterControl: (any ClusterControl)?
     let logger: Logger
     let environment: [String: String]
     let dryRunOverride: Bool
@@ -38,8 +42,11 @@ public final class WardenRuntime: Sendable {
     public init(
         configuration: DaemonConfiguration, store: any StateStore, clock: any WardenClock = SystemClock(), logger: Logger,
         environment: [String: String] = ProcessInfo.processInfo.environment, dryRunOverride: Bool = false,
-        metrics: WardenMetrics = WardenMetrics()
+        metrics: WardenMetrics = WardenMetrics(), ownership: any ShardOwnership = SoleOwnership(), cluster: (any ClusterStatusSource)? = nil,
+        clusterControl: (any ClusterControl)? = nil
     ) throws {
+        self.cluster = cluster
+        self.clusterControl = clusterControl
         self.logger = logger
         self.environment = environment
         self.dryRunOverride = dryRunOverride
@@ -56,7 +63,7 @@ public final class WardenRuntime: Sendable {
         storeHealth = StoreHealth(location: store.location, metrics: metrics, logger: logger)
         context = WardenContext(
             settings: settings, projects: projects, store: HealthReportingStore(base: store, health: storeHealth), metrics: metrics, clock: ShutdownInterruptedClock(base: clock, gate: mutationGate),
-            logger: logger, mutationGate: mutationGate)
+            logger: logger, mutationGate: mutationGate, ownership: ownership)
         supervisor = Supervisor(clock: clock)
         quota = QuotaWatch(context: context)
         stuck = StuckTaskDetector(context: context)
@@ -137,6 +144,8 @@ public final class WardenRuntime: Sendable {
             context: context, supervisor: supervisor, loops: loops, quota: quota, stuck: stuck, flavors: flavors, scheduler: scheduler, token: token,
             reload: reload, started: started, version: Self.version)
         backend.storeHealth = storeHealth
+        if let cluster { backend.cluster = cluster }
+        backend.clusterControl = clusterControl
         return backend
     }
 

@@ -21,6 +21,10 @@ public struct ControlBackend: Sendable {
     public var version: String
     /// Whether the journal can be written; nil when not tracked. Not ready while it cannot.
     public var storeHealth: StoreHealth?
+    /// Answers `GET /v1/cluster`: the leases in cluster mode, one node owning all otherwise.
+    public var cluster: any ClusterStatusSource
+    /// Cluster mode: pauses and run-now requests go through PostgreSQL to every node.
+    public var clusterControl: (any ClusterControl)?
 
     public init(
         context: WardenContext, supervisor: Supervisor, loops: [ReconcileLoop], quota: QuotaWatch, stuck: StuckTaskDetector,
@@ -38,6 +42,7 @@ public struct ControlBackend: Sendable {
         self.reload = reload
         self.started = started
         self.version = version
+        self.cluster = SingleNodeStatus(node: ProcessInfo.processInfo.hostName, shards: { context.shards })
     }
 
     func loop(_ name: String) -> ReconcileLoop? { loops.first { $0.name == name } }
@@ -52,6 +57,7 @@ struct APIError: Error {
     static func notFound(_ message: String) -> APIError { APIError(status: .notFound, code: "not_found", message: message) }
     static func badRequest(_ message: String) -> APIError { APIError(status: .badRequest, code: "bad_request", message: message) }
     static func conflict(_ message: String) -> APIError { APIError(status: .conflict, code: "conflict", message: message) }
+    static func unavailable(_ message: String) -> APIError { APIError(status: .serviceUnavailable, code: "unavailable", message: message) }
 }
 
 /// Builds the routers: `/metrics`, `/healthz`, `/readyz` and the control API under `/v1/`.

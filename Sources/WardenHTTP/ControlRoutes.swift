@@ -18,6 +18,10 @@ struct ControlRoutes {
                 let outcome = await loop.runPass()
                 return try json(.ok, ["loop": loop.name, "result": outcome.resultLabel, "summary": outcome.report?.summary ?? "", "error": failureText(outcome)])
             }
+            if let cluster = backend.clusterControl {
+                // Every node runs a pass, each on the shards it owns.
+                do { try await cluster.runEverywhere(loop.name) } catch { throw APIError.unavailable("cannot reach the other nodes: \(error)") }
+            }
             loop.runNow()
             return try json(.accepted, ["loop": loop.name, "status": "triggered"])
         }
@@ -26,13 +30,26 @@ struct ControlRoutes {
             guard loop.name != LoopName.jobs.rawValue else {
                 throw APIError.conflict("the jobs loop cannot be paused: it closes the journal's calls and drives retries of failed sub-jobs")
             }
+            if let cluster = backend.clusterControl {
+                do { try await cluster.setLoopPaused(loop.name, paused: true) } catch { throw APIError.unavailable("cannot record the pause for the cluster: \(error)") }
+            }
             await loop.pause()
             return try json(.ok, ["loop": loop.name, "status": "paused"])
         }
         v1.post("loops/:name/resume") { _, context in
             let loop = try loop(context)
+            if let cluster = backend.clusterControl {
+                do { try await cluster.setLoopPaused(loop.name, paused: false) } catch { throw APIError.unavailable("cannot record the resume for the cluster: \(error)") }
+            }
             await loop.resume()
             return try json(.ok, ["loop": loop.name, "status": "resumed"])
+        }
+        v1.get("cluster") { _, _ in
+            do {
+                return try json(.ok, try await backend.cluster.clusterStatus())
+            } catch {
+                throw APIError.unavailable("the cluster's state cannot be read: \(error)")
+            }
         }
         v1.get("quotas") { _, _ in try json(.ok, backend.quota.snapshot()) }
         v1.get("flavors") { request, _ in

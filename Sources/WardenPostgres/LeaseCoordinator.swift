@@ -32,7 +32,7 @@ public struct LeaseSettings: Sendable, Equatable {
 /// A shard is owned from a successful claim until its local deadline (anchored at the start of the
 /// last successful renewal attempt, plus `trustWindow`), a renewal that no longer returns it, or
 /// its release. Work running under `whileOwned` is cancelled at once when the shard is lost.
-public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Service, Sendable {
+public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, ClusterControl, Service, Sendable {
     /// The `LISTEN/NOTIFY` channel: a release, a leaving node, a control-API change.
     public static let channel = "ecs_warden_cluster"
 
@@ -47,6 +47,8 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
         var registered: Set<ShardID> = []
         var leaving = false
         var renewFailing = false
+        var lastRenewal: ContinuousClock.Instant = .now
+        var renewalWaiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     }
 
     public let settings: LeaseSettings
@@ -57,7 +59,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
     let logger: Logger
     let trigger = LoopTrigger()
     private let state = Mutex(State())
-    private let notified: @Sendable (String) -> Void
+    private let notified: @Sendable (String) async -> Void
 
     /// - Parameters:
     ///   - client: a running `PostgresClient` (its `run()` in the caller's service group).
@@ -66,7 +68,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
     ///   - notified: told the payload of every notification on the cluster channel (wakes the loops).
     public init(
         client: PostgresClient, settings: LeaseSettings, shards: @escaping @Sendable () -> [ShardID], metrics: ClusterMetrics, logger: Logger,
-        releasable: @escaping @Sendable (ShardID) -> Bool = { _ in true }, notified: @escaping @Sendable (String) -> Void = { _ in }
+        releasable: @escaping @Sendable (ShardID) -> Bool = { _ in true }, notified: @escaping @Sendable (String) async -> Void = { _ in }
     ) {
         self.settings = settings
         self.statements = LeaseStatements(client: client, node: settings.node, ttlSeconds: settings.ttlSeconds, logger: logger)
@@ -92,6 +94,38 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
             let remaining = held.deadline - .now
             guard remaining > callTime else { return nil }
             return ShardGrant(fence: ShardFence(shard: shard, node: settings.node, epoch: held.epoch), remaining: remaining)
+        }
+    }
+
+    public var longestCall: Duration? { settings.trustWindow - settings.renewInterval }
+
+    public func awaitGrant(_ shard: ShardID, needing callTime: Duration) async -> ShardGrant? {
+        if let grant = grant(shard, needing: callTime) { return grant }
+        guard owns(shard), callTime < settings.trustWindow else { return nil }
+        // Owned, but too little time left before the next renewal: wait for it.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.nextRenewal() }
+            group.addTask { try? await Task.sleep(for: self.settings.renewInterval * 2) }
+            await group.next()
+            group.cancelAll()
+        }
+        return grant(shard, needing: callTime)
+    }
+
+    /// Returns after the next renewal round (or on cancellation).
+    private func nextRenewal() async {
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let cancelled = state.withLock { state -> Bool in
+                    if Task.isCancelled { return true }
+                    state.renewalWaiters[id] = continuation
+                    return false
+                }
+                if cancelled { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.renewalWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 
@@ -183,7 +217,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
                     metrics.handover(item.reason)
                     logger.info("shard claimed", metadata: ["shard": "\(item.shard)", "epoch": "\(item.epoch)", "reason": "\(item.reason)"])
                 }
-                if !claimed.isEmpty { notified("claimed") }
+                if !claimed.isEmpty { await notified(ClusterMessage.shardsMoved.payload) }
             } else if count > target {
                 let surplus = state.withLock { state in
                     LeasePlanner.toRelease(owned: Array(state.held.keys).filter { !stale.contains($0) }, target: target) { shard in
@@ -197,6 +231,11 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
         }
         expireLocally()
         metrics.owned(heldShards())
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            defer { state.renewalWaiters = [:] }
+            return Array(state.renewalWaiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Applies a renewal: deadlines move for the shards returned; the others are lost (their work
@@ -269,7 +308,9 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
             for _ in held { metrics.handover("left") }
             logger.info("left the cluster; shards handed over", metadata: ["shards": "\(held.count)"])
         } catch {
-            logger.error("could not hand the shards over on leaving; they expire with their leases", metadata: ["error": "\(error)"])
+            logger.error(
+                "could not hand the shards over on leaving; they expire with their leases",
+                metadata: ["error": "\(PostgresStoreError.wrap(error, location: "(leases)"))"])
         }
         metrics.owned([:])
     }
@@ -283,7 +324,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
                     try await connection.listen(on: Self.channel) { notifications in
                         for try await notification in notifications {
                             self.trigger.kick()
-                            self.notified(notification.payload)
+                            await self.notified(notification.payload)
                         }
                     }
                 }
@@ -295,8 +336,15 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
         }
     }
 
+    /// False once no renewal has succeeded for `limit`: the node has lost PostgreSQL (the systemd
+    /// watchdog is gated on it, so a node cut off for long is restarted).
+    public func renewedRecently(within limit: Duration) -> Bool {
+        state.withLock { ContinuousClock.now - $0.lastRenewal < limit }
+    }
+
     private func noteRenewal(ok: Bool, error: (any Error)? = nil) {
         let wasFailing = state.withLock { state -> Bool in
+            if ok { state.lastRenewal = .now }
             defer { state.renewFailing = !ok }
             return state.renewFailing
         }
@@ -304,7 +352,8 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
             metrics.renewFailed()
             if !wasFailing {
                 logger.error(
-                    "lease renewal failed; this node stops acting on its shards at their deadlines", metadata: ["error": "\(error.map { "\($0)" } ?? "-")"])
+                    "lease renewal failed; this node stops acting on its shards at their deadlines",
+                    metadata: ["error": "\(error.map { "\(PostgresStoreError.wrap($0, location: "(leases)"))" } ?? "-")"])
             }
         } else if wasFailing {
             logger.notice("lease renewal works again")
@@ -320,13 +369,27 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Servic
             handovers: status.handovers)
     }
 
+    // MARK: ClusterControl
+
+    public func setLoopPaused(_ loop: String, paused: Bool) async throws {
+        try await withTimeout(.seconds(5)) { try await self.statements.setLoopPaused(loop, paused: paused) }
+    }
+
+    public func runEverywhere(_ loop: String) async throws {
+        try await withTimeout(.seconds(5)) { try await self.statements.notify(.run(loop)) }
+    }
+
+    public func pausedLoops() async throws -> Set<String> {
+        try await withTimeout(.seconds(5)) { try await self.statements.pausedLoops() }
+    }
+
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 
 /// Runs `body`, cancelled with `ClusterTimeout` when it has not finished within `limit`.
-func withTimeout<Value: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
+public func withTimeout<Value: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
     try await withThrowingTaskGroup(of: Value?.self) { group in
         group.addTask { try await body() }
         group.addTask {
@@ -340,7 +403,7 @@ func withTimeout<Value: Sendable>(_ limit: Duration, _ body: @escaping @Sendable
 }
 
 /// A database statement of cluster mode took longer than allowed.
-struct ClusterTimeout: Error, CustomStringConvertible {
-    var limit: Duration
-    var description: String { "no answer from PostgreSQL within \(limit)" }
+public struct ClusterTimeout: Error, CustomStringConvertible {
+    public var limit: Duration
+    public var description: String { "no answer from PostgreSQL within \(limit)" }
 }

@@ -149,3 +149,38 @@ struct LeaseStatements: Sendable {
         return (nodes, leases, handovers)
     }
 }
+
+extension LeaseStatements {
+    /// Records (or removes) a cluster-wide loop pause and tells every node, in one statement.
+    func setLoopPaused(_ loop: String, paused: Bool) async throws {
+        let message = paused ? ClusterMessage.pause(loop) : ClusterMessage.resume(loop)
+        if paused {
+            try await client.query(
+                """
+                WITH paused AS (
+                    INSERT INTO loop_pauses (loop, paused_at, by_node) VALUES (\(loop), now(), \(node))
+                    ON CONFLICT (loop) DO UPDATE SET paused_at = now(), by_node = EXCLUDED.by_node
+                )
+                SELECT pg_notify(\(LeaseCoordinator.channel), \(message.payload))
+                """, logger: logger)
+        } else {
+            try await client.query(
+                """
+                WITH resumed AS (DELETE FROM loop_pauses WHERE loop = \(loop))
+                SELECT pg_notify(\(LeaseCoordinator.channel), \(message.payload))
+                """, logger: logger)
+        }
+    }
+
+    /// Tells every node.
+    func notify(_ message: ClusterMessage) async throws {
+        try await client.query("SELECT pg_notify(\(LeaseCoordinator.channel), \(message.payload))", logger: logger)
+    }
+
+    /// The loops paused cluster-wide.
+    func pausedLoops() async throws -> Set<String> {
+        var loops: Set<String> = []
+        for try await loop in try await client.query("SELECT loop FROM loop_pauses", logger: logger).decode(String.self) { loops.insert(loop) }
+        return loops
+    }
+}

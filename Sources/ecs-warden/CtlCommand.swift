@@ -19,7 +19,7 @@ struct Ctl: AsyncParsableCommand {
         subcommands: [
             CtlStatus.self, CtlLoops.self, CtlRun.self, CtlPause.self, CtlResume.self, CtlQuotas.self, CtlFlavors.self, CtlLaunchable.self,
             CtlStuck.self, CtlSchedules.self, CtlPlan.self, CtlSnoozes.self, CtlSnooze.self, CtlUnsnooze.self, CtlWatchJob.self, CtlJournal.self,
-            CtlReload.self, CtlPreflight.self, CtlSavings.self,
+            CtlReload.self, CtlPreflight.self, CtlSavings.self, CtlCluster.self,
         ])
 }
 
@@ -320,6 +320,21 @@ struct CtlPreflight: AsyncParsableCommand {
             project: project, flavor: flavor, az: az, count: count, hours: hours, stoppedServersCounted: stoppedUncounted ? false : nil)
         try await options.call(try CtlRequest(.post, ["preflight"], json: question)) { data, style in
             PreflightRendering.render(try CtlDecoding.decode(LaunchPreflight.Answer.self, from: data), style: style)
+        }
+    }
+}
+
+struct CtlCluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster", abstract: "Cluster mode: the nodes, every shard's lease (holder, epoch, expiry) and the recent handovers.")
+    @OptionGroup var options: CtlOptions
+    @OptionGroup var watching: WatchOptions
+
+    func run() async throws {
+        try await watching.repeating {
+            try await options.call(CtlRequest(.get, ["cluster"])) { data, style in
+                ClusterRendering.render(try CtlDecoding.decode(ClusterStatus.self, from: data), style: style, now: Date())
+            }
         }
     }
 }

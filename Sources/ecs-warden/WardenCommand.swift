@@ -82,9 +82,20 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).") var duration: Double?
     @Option(help: "Seconds until the demo schedule's stop boundary (rounded up to a whole minute).") var boundaryIn: Double = 60
     @Option(help: "Log level.") var logLevel = "notice"
+    @Option(
+        help: ArgumentHelp(
+            "Cluster mode: run this many replicas (2-5) on an embedded PostgreSQL (needs the postgresql package); one is killed with SIGKILL before a boundary.",
+            valueName: "replicas")) var cluster: Int?
+    @Option(help: "With --cluster: the lease TTL in seconds.") var leaseTtl: Double = 6
 
     func run() async throws {
         let logger = bootstrapLogging(level: logLevel, json: false)
+        if let cluster {
+            let code = await ClusterDemoRunner.run(
+                options: ClusterDemoRunner.Options(replicas: cluster, leaseTTL: leaseTtl, basePort: metricsPort, duration: duration), logger: logger)
+            if code != 0 { throw ExitCode(code) }
+            return
+        }
         let code = await DemoRunner.run(
             options: DemoRunner.Options(metricsPort: metricsPort, controlPort: controlPort, duration: duration, boundaryDelay: boundaryIn), logger: logger)
         if code != 0 { throw ExitCode(code) }

@@ -18,6 +18,8 @@ enum StoreContract: String, CaseIterable, Sendable {
     case quotaHistoryAndLevels
     case snoozesAndMarks
     case watchedJobs
+    case acceptedCallsAndJobEnds
+    case savingsWindows
 
     static let t0 = Date(timeIntervalSince1970: 1_790_000_000)
 
@@ -34,6 +36,8 @@ enum StoreContract: String, CaseIterable, Sendable {
         case .quotaHistoryAndLevels: try await Self.quotaHistoryAndLevels(store)
         case .snoozesAndMarks: try await Self.snoozesAndMarks(store)
         case .watchedJobs: try await Self.watchedJobs(store)
+        case .acceptedCallsAndJobEnds: try await Self.acceptedCallsAndJobEnds(store)
+        case .savingsWindows: try await Self.savingsWindows(store)
         }
     }
 
@@ -246,6 +250,82 @@ enum StoreContract: String, CaseIterable, Sendable {
     }
 }
 
+extension StoreContract {
+    static func acceptedCallsAndJobEnds(_ store: any StateStore) async throws {
+        let intent = try await store.append(
+            JournalEntry(at: t0, kind: .intent, loop: "schedule", project: "p", subject: "office", action: "stop", servers: ["a", "b"], result: .pending, message: "stop"))
+        let job = WatchedJob(project: "p", jobId: "j1", jobType: nil, source: "warden", registeredAt: t0, intentSeq: intent)
+        let accepted = try await store.recordAccepted(
+            JournalEntry(at: t0, kind: .outcome, loop: "schedule", project: "p", jobId: "j1", result: .accepted, message: "job j1", intentSeq: intent),
+            watch: job)
+        #expect(accepted > intent)
+        #expect(try await store.openJobs() == [job])
+        #expect(try await store.calls(loop: "schedule", since: t0).map(\.state) == [.accepted])
+        let end = t0.addingTimeInterval(30)
+        try await store.recordJobEnd(
+            project: "p", jobId: "j1", status: "SUCCESS", jobType: "batchStopServers", closedAt: end, beganAt: t0.addingTimeInterval(1),
+            serverOutcomes: [
+                ServerOutcome(intentSeq: intent, serverId: "a", result: .success, at: end),
+                ServerOutcome(intentSeq: intent, serverId: "b", result: .failed, errorCode: "Ecs.0603", retryAt: end.addingTimeInterval(60), at: end),
+            ],
+            outcome: JournalEntry(at: end, kind: .outcome, loop: "schedule", project: "p", jobId: "j1", result: .partial, message: "partial", intentSeq: intent))
+        #expect(try await store.openJobs().isEmpty)
+        #expect(try await store.outcomes(of: intent).map(\.result) == [.accepted, .partial])
+        let call = try #require(try await store.calls(loop: "schedule", since: t0).first)
+        #expect(call.state == .accepted && call.serverOutcomes.count == 2 && call.serverOutcomes["b"]?.retryAt == end.addingTimeInterval(60))
+        #expect(try await store.scheduledStopSuccesses(project: "p") == ["a": end])
+        #expect(try await store.scheduledStopSuccesses(project: "q").isEmpty)
+    }
+
+    static func savingsWindows(_ store: any StateStore) async throws {
+        let small = try await store.openSavingsWindow(
+            SavingsWindow(project: "p", serverId: "a", schedule: "office", flavor: "s3.small.1", vcpus: 1, ramMB: 1024, openedAt: t0, countedUntil: t0))
+        let large = try await store.openSavingsWindow(
+            SavingsWindow(
+                project: "p", serverId: "b", schedule: "office", flavor: "c6.large.2", vcpus: 2, ramMB: 4096, openedAt: t0.addingTimeInterval(600),
+                countedUntil: t0.addingTimeInterval(600)))
+        #expect(small.id > 0 && large.id != small.id && small.serverId == "a")
+        #expect(try await store.openSavingsWindows(project: "p").map(\.id) == [small.id, large.id])
+        try await store.closeSavingsWindow(id: small.id, at: t0.addingTimeInterval(3600))
+        // Closing again changes nothing: the first close stands.
+        try await store.closeSavingsWindow(id: small.id, at: t0.addingTimeInterval(7200))
+        try await store.markSavingsCounted(id: large.id, until: t0.addingTimeInterval(1200))
+        var counted = large
+        counted.countedUntil = t0.addingTimeInterval(1200)
+        #expect(try await store.openSavingsWindows(project: "p") == [counted])
+        #expect(try await store.openSavingsWindows(project: "q").isEmpty)
+        #expect(try await store.latestSavingsWindowStart(project: "p") == ["a": t0, "b": t0.addingTimeInterval(600)])
+        // The overlap with [t0 + 1800, t0 + 4200]: the closed window to its close, the open one to the end.
+        #expect(try await store.savings(since: t0.addingTimeInterval(1800), until: t0.addingTimeInterval(4200)) == [
+            SavingsTotal(schedule: "office", flavor: "c6.large.2", serverSeconds: 2400, vcpuSeconds: 4800, ramMBSeconds: 2400 * 4096),
+            SavingsTotal(schedule: "office", flavor: "s3.small.1", serverSeconds: 1800, vcpuSeconds: 1800, ramMBSeconds: 1800 * 1024),
+        ])
+        #expect(try await store.savings(since: t0.addingTimeInterval(-100), until: t0).isEmpty)
+    }
+
+    /// A journal entry's fence is stored and read back on every journal write path (an entry
+    /// without one stays without). `hold` makes the backend accept the fence: PostgreSQL checks
+    /// it against a lease row; one SQLite node has nothing to check it against.
+    static func fenceRoundTrip(_ store: any StateStore, holding hold: (ShardFence) async throws -> Void) async throws {
+        let fence = ShardFence(shard: .project("p"), node: "warden-a", epoch: 3)
+        try await hold(fence)
+        let intent = try await store.append(
+            JournalEntry(at: t0, kind: .intent, loop: "schedule", project: "p", action: "stop", servers: ["a"], result: .pending, message: "stop", fence: fence))
+        try await store.append(event("unfenced"))
+        let job = WatchedJob(project: "p", jobId: "j1", jobType: nil, source: "warden", registeredAt: t0, intentSeq: intent)
+        try await store.recordAccepted(
+            JournalEntry(at: t0, kind: .outcome, loop: "schedule", project: "p", jobId: "j1", result: .accepted, message: "job", intentSeq: intent, fence: fence),
+            watch: job)
+        try await store.recordJobEnd(
+            project: "p", jobId: "j1", status: "SUCCESS", jobType: nil, closedAt: t0, beganAt: nil,
+            serverOutcomes: [ServerOutcome(intentSeq: intent, serverId: "a", result: .success, at: t0)],
+            outcome: JournalEntry(at: t0, kind: .outcome, loop: "schedule", project: "p", jobId: "j1", result: .success, message: "done", intentSeq: intent, fence: fence))
+        #expect(try await store.journal(since: 0, limit: 10).map(\.fence) == [fence, nil, fence, fence])
+        #expect(try await store.entry(seq: intent)?.fence == fence)
+        #expect(try await store.calls(loop: "schedule", since: t0).first?.intent.fence == fence)
+    }
+}
+
 /// The contract on the embedded backend, in memory and on disk.
 @Suite struct SQLiteStoreContractTests {
     @Test(arguments: StoreContract.allCases) func inMemory(_ contract: StoreContract) async throws {
@@ -256,5 +336,9 @@ enum StoreContract: String, CaseIterable, Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-contract-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try await contract.run(try SQLiteStateStore.open(directory: directory, retention: RetentionPolicy(journalDays: 30, journalMaxEntries: 1000)))
+    }
+
+    @Test func fenceRoundTrip() async throws {
+        try await StoreContract.fenceRoundTrip(try SQLiteStateStore.inMemory()) { _ in }
     }
 }

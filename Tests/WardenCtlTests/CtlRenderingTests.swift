@@ -64,6 +64,10 @@ import WardenHTTP
         try expectGolden("schedules", SchedulesRendering.render(try CtlDecoding.decode([ScheduleView].self, from: try fixture("schedules")), style: plain, now: Self.now))
     }
 
+    @Test func cluster() throws {
+        try expectGolden("cluster", ClusterRendering.render(try CtlDecoding.decode(ClusterStatus.self, from: try fixture("cluster")), style: plain, now: Self.now))
+    }
+
     @Test func jsonForScriptsIsStable() throws {
         let text = CtlDecoding.prettyJSON(Data(#"{"b":"1/1 regions read","a":[1,2]}"#.utf8))
         #expect(text.contains(#""1/1 regions read""#))

@@ -99,7 +99,7 @@ public struct ActionExecutor: Sendable {
         // Cluster mode: the call starts only while this node can prove its lease of the project
         // for longer than the call's own timeout; the intent is journaled under that lease's epoch.
         let shard = ShardID.project(client.configuration.projectId)
-        guard let grant = context.ownership.grant(shard, needing: client.configuration.requestTimeout) else {
+        guard let grant = await context.ownership.awaitGrant(shard, needing: callTime(client)) else {
             return .notSent(reason: ShardError.leaseTooShort(shard).description)
         }
         let token = ECSClient.makeClientToken()
@@ -229,7 +229,7 @@ public struct ActionExecutor: Sendable {
                 switch try await decide(intent, project, action) {
                 case .resend(let reason):
                     let shard = ShardID.project(project.projectId)
-                    guard let grant = context.ownership.grant(shard, needing: project.client.configuration.requestTimeout) else {
+                    guard let grant = await context.ownership.awaitGrant(shard, needing: callTime(project.client)) else {
                         failures.append(PartFailure(part: project.name, message: "recovering intent \(intent.seq): \(ShardError.leaseTooShort(shard))"))
                         continue
                     }
@@ -268,6 +268,12 @@ public struct ActionExecutor: Sendable {
     }
 
     // MARK: Fences
+
+    /// The time a call must be sure to have: the client's request timeout, within what the lease
+    /// allows (cluster mode).
+    func callTime(_ client: ECSClient) -> Duration {
+        min(client.configuration.requestTimeout, context.ownership.longestCall ?? client.configuration.requestTimeout)
+    }
 
     /// The fence an outcome of `project` is journaled under: nil on a single node (and for a
     /// project no longer configured); throws when this node does not own the project now.

@@ -118,3 +118,44 @@ public struct SingleNodeStatus: ClusterStatusSource {
             nodes: [ClusterNodeView(name: node, alive: true, heartbeatAt: nil, startedAt: nil, shardsOwned: shards().count)], leases: [], handovers: [])
     }
 }
+
+/// Cluster mode's side of the control API's mutating calls: written to PostgreSQL and told to
+/// every node (`LISTEN/NOTIFY`), so a call to any node reaches the owners.
+public protocol ClusterControl: Sendable {
+    /// Records a loop's pause (or its end) for the whole cluster and tells every node.
+    func setLoopPaused(_ loop: String, paused: Bool) async throws
+    /// Asks every node to run a pass of `loop` now (each acts on the shards it owns).
+    func runEverywhere(_ loop: String) async throws
+    /// The loops paused cluster-wide (applied by a node at start).
+    func pausedLoops() async throws -> Set<String>
+}
+
+/// A message on the cluster channel, as the nodes read it.
+public enum ClusterMessage: Sendable, Equatable {
+    case pause(String)
+    case resume(String)
+    case run(String)
+    /// Shards changed hands (a release, a node leaving, a claim): every loop passes.
+    case shardsMoved
+
+    /// The payload sent with `NOTIFY`.
+    public var payload: String {
+        switch self {
+        case .pause(let loop): return "pause:\(loop)"
+        case .resume(let loop): return "resume:\(loop)"
+        case .run(let loop): return "run:\(loop)"
+        case .shardsMoved: return "shards"
+        }
+    }
+
+    /// Reads a payload; anything else means shards moved.
+    public init(payload: String) {
+        let parts = payload.split(separator: ":", maxSplits: 1).map(String.init)
+        switch (parts.first, parts.count) {
+        case ("pause", 2): self = .pause(parts[1])
+        case ("resume", 2): self = .resume(parts[1])
+        case ("run", 2): self = .run(parts[1])
+        default: self = .shardsMoved
+        }
+    }
+}

@@ -63,6 +63,17 @@ public protocol ShardOwnership: Sendable {
     func grant(_ shard: ShardID, needing callTime: Duration) -> ShardGrant?
     /// Runs `body` while `shard` stays owned: cancelled at once when it is lost.
     func whileOwned<T: Sendable>(_ shard: ShardID, _ body: @escaping @Sendable () async throws -> T) async throws -> T
+    /// The longest a mutating call may take (nil: no bound). In cluster mode a third of the lease
+    /// TTL, so that a renewal always leaves room for a call.
+    var longestCall: Duration? { get }
+    /// Like `grant`, but when the shard is owned and only the time left is short, waits for the
+    /// next renewal (at most about one renew interval) instead of refusing.
+    func awaitGrant(_ shard: ShardID, needing callTime: Duration) async -> ShardGrant?
+}
+
+extension ShardOwnership {
+    public var longestCall: Duration? { nil }
+    public func awaitGrant(_ shard: ShardID, needing callTime: Duration) async -> ShardGrant? { grant(shard, needing: callTime) }
 }
 
 /// One node, every shard: no fences, no deadlines.

@@ -36,6 +36,8 @@ public final class FlavorSaleTracker: Reconciler {
 
     public func reconcile(now: Date) async throws -> ReconcileReport {
         let owned = Set(context.ownedRegions)
+        // Cluster mode: a region another node owns is exported by that node only.
+        for region in Set(context.projects.map(\.region)).subtracting(owned) { context.metrics.flavorSoldOut.replace(scope: [("region", region)], with: []) }
         let byRegion = Dictionary(grouping: context.projects.filter { owned.contains($0.region) }, by: \.region)
         let results = await boundedForEach(byRegion.keys.sorted(), limit: context.settings.projectConcurrency) { region in
             await self.reconcile(region: region, projects: byRegion[region] ?? [], now: now)

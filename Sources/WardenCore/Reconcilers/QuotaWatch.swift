@@ -49,6 +49,7 @@ public final class QuotaWatch: Reconciler {
                 return .failure(PartFailure(part: project.name, message: "\(error)"))
             }
         }
+        forgetProjectsNotOwned(owned: Set(projects.map(\.name)))
         var failures: [PartFailure] = []
         var crossings = 0
         for result in results {
@@ -66,6 +67,17 @@ public final class QuotaWatch: Reconciler {
         return ReconcileReport(
             summary: "\(projects.count - failures.count)/\(projects.count) projects read, \(crossings) resources above warning",
             failures: failures)
+    }
+
+    /// Cluster mode: a project another node owns now is exported (and shown) by that node only, so
+    /// sums across replicas never count it twice; its series and snapshot are dropped here.
+    private func forgetProjectsNotOwned(owned: Set<String>) {
+        let metrics = context.metrics
+        for project in context.projects where !owned.contains(project.name) {
+            let scope = [("project", project.name), ("region", project.region)]
+            for family in [metrics.quotaLimit, metrics.quotaUsed, metrics.quotaRatio, metrics.quotaETA] { family.replace(scope: scope, with: []) }
+        }
+        latest.withLock { latest in latest = latest.filter { owned.contains($0.key) } }
     }
 
     private func reconcile(_ project: WardenProject, settings: WardenSettings, now: Date) async throws -> ProjectQuota {

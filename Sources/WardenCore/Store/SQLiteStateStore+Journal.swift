@@ -22,6 +22,10 @@ struct JournalRecord: StoredRecord, MutablePersistableRecord {
     var intentSeq: Int64?
     var boundary: Date?
     var retryOf: Int64?
+    /// The fence (cluster mode): all three or none.
+    var shard: String?
+    var node: String?
+    var epoch: Int64?
 
     init(_ entry: JournalEntry) {
         seq = nil
@@ -40,6 +44,9 @@ struct JournalRecord: StoredRecord, MutablePersistableRecord {
         intentSeq = entry.intentSeq
         boundary = entry.boundary
         retryOf = entry.retryOf
+        shard = entry.fence?.shard.rawValue
+        node = entry.fence?.node
+        epoch = entry.fence?.epoch
     }
 
     mutating func didInsert(_ inserted: InsertionSuccess) { seq = inserted.rowID }
@@ -48,6 +55,7 @@ struct JournalRecord: StoredRecord, MutablePersistableRecord {
         var entry = JournalEntry(
             at: at, kind: kind, loop: loop, project: project, subject: subject, action: action, severity: severity, clientToken: clientToken, jobId: jobId,
             servers: servers, result: result, message: message, intentSeq: intentSeq, boundary: boundary, retryOf: retryOf)
+        if let shard, let node, let epoch { entry.fence = ShardFence(shard: ShardID(rawValue: shard), node: node, epoch: epoch) }
         entry.seq = seq ?? 0
         return entry
     }

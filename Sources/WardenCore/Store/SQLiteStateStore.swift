@@ -207,6 +207,16 @@ public final class SQLiteStateStore: StateStore {
                     CREATE INDEX savings_time ON savings_windows(opened_at, closed_at);
                     """)
         }
+        // v4: the fence a journal entry was written under (cluster mode's shard, node and epoch),
+        // kept so both backends round-trip it. One node has no leases to check it against.
+        migrator.registerMigration("v4") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE journal ADD COLUMN shard TEXT;
+                    ALTER TABLE journal ADD COLUMN node TEXT;
+                    ALTER TABLE journal ADD COLUMN epoch INTEGER;
+                    """)
+        }
         return migrator
     }
 }

@@ -67,10 +67,30 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Where the state lives (`state.backend`).
+public enum StateBackend: Sendable, Equatable {
+    /// The embedded SQLite file under the state directory (the default; one node).
+    case sqlite
+    /// A shared PostgreSQL database (cluster mode); the URL is a secret.
+    case postgres(url: SecretSource)
+}
+
+/// Cluster mode's settings (`cluster:`), only with `state.backend: postgres`.
+public struct ClusterConfiguration: Sendable, Equatable {
+    /// This replica's name, unique in the cluster (default: the host name).
+    public var node: String
+    /// How long a shard lease lives without renewal (renewed every third of it).
+    public var leaseTTL: TimeInterval
+}
+
 /// The whole configuration, validated and typed.
 public struct DaemonConfiguration: Sendable {
     public var source: String
     public var stateDirectory: String
+    /// SQLite (default) or PostgreSQL.
+    public var stateBackend: StateBackend = .sqlite
+    /// Set with the PostgreSQL backend: the lease settings.
+    public var cluster: ClusterConfiguration?
     public var metricsListen: ListenAddress
     public var controlListen: ListenAddress
     /// Idle timeout and connection cap of each listener.
@@ -131,12 +151,13 @@ public enum ConfigLoader {
 
     static let topLevelKeys = [
         "state_dir", "dry_run", "listen", "accounts", "regions", "projects", "loops", "quota", "stuck", "tags", "auto_stop", "schedules",
-        "retention", "log",
+        "retention", "log", "state", "cluster",
     ]
 
     private static func read(_ root: ConfigNode, file: String, environment: [String: String]) -> DaemonConfiguration {
         root.allowOnly(topLevelKeys)
         let stateDirectory = root["state_dir"].string(default: environment["STATE_DIRECTORY"] ?? "/var/lib/ecs-warden") ?? "/var/lib/ecs-warden"
+        let (stateBackend, cluster) = readStateBackend(root, environment: environment)
         let listen = root["listen"]
         listen.allowOnly(["metrics", "control", "control_token", "idle_timeout", "max_connections"])
         let listenerLimits = ListenerLimits(
@@ -287,10 +308,46 @@ public enum ConfigLoader {
         let settings = WardenSettings(
             dryRun: root["dry_run"].bool(default: false), tags: tags, schedules: schedules, autoStop: limits, quotaThresholds: thresholds,
             quotaOverrides: overrides, forecastWindow: quota["forecast_window"].duration(default: 7 * 86_400), stuck: rules)
-        return DaemonConfiguration(
+        var configuration = DaemonConfiguration(
             source: file, stateDirectory: stateDirectory, metricsListen: metricsListen, controlListen: controlListen, listenerLimits: listenerLimits,
             controlToken: controlToken, accounts: accounts, regions: regions, projects: projects, settings: settings, loops: loops, retention: retention, logFormat: format,
             logLevel: level)
+        configuration.stateBackend = stateBackend
+        configuration.cluster = cluster
+        return configuration
+    }
+
+    /// `state: {backend, postgres: {url}}` and `cluster: {node, lease_ttl}`.
+    static func readStateBackend(_ root: ConfigNode, environment: [String: String]) -> (StateBackend, ClusterConfiguration?) {
+        let state = root["state"]
+        state.allowOnly(["backend", "postgres"])
+        let backendName = state["backend"].string(default: "sqlite") ?? "sqlite"
+        let clusterNode = root["cluster"]
+        clusterNode.allowOnly(["node", "lease_ttl"])
+        switch backendName {
+        case "sqlite":
+            if state["postgres"].exists { state["postgres"].fail("is only read with backend: postgres") }
+            if clusterNode.exists { clusterNode.fail("cluster mode needs state.backend: postgres (the replicas share their state there)") }
+            return (.sqlite, nil)
+        case "postgres":
+            let postgres = state["postgres"]
+            postgres.allowOnly(["url"])
+            guard postgres.exists else {
+                state["postgres"].fail("is required with backend: postgres: url: {credential: state-db-url}")
+                return (.sqlite, nil)
+            }
+            let url = secret(postgres["url"])
+            let host = environment["HOSTNAME"].flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.hostName
+            let node = clusterNode["node"].string(default: host) ?? host
+            if node.isEmpty || node.count > 128 || node.contains(where: { $0.isWhitespace || $0.isNewline }) {
+                clusterNode["node"].fail("'\(node)' is not a node name (1-128 characters, no spaces)")
+            }
+            let ttl = clusterNode["lease_ttl"].duration(default: 15, range: 3...300)
+            return (url.map { .postgres(url: $0) } ?? .sqlite, ClusterConfiguration(node: node, leaseTTL: ttl))
+        default:
+            state["backend"].fail("must be sqlite or postgres")
+            return (.sqlite, nil)
+        }
     }
 
     static func listenAddress(_ node: ConfigNode, default value: ListenAddress) -> ListenAddress {

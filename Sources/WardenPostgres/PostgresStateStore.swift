@@ -1,0 +1,148 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WardenCore
+
+/// The shared state store of cluster mode: the same `StateStore` contract as `SQLiteStateStore`
+/// (the contract suite runs against both), on PostgreSQL through postgres-nio's `PostgresClient`,
+/// one file per concern (`PostgresStateStore+Journal.swift`, `+Migrations`, `+ServerStates`, …).
+///
+/// **Running it.** `PostgresClient` is a swift-service-lifecycle `Service`: its `run()` must be
+/// running (in a task of the caller's task group, or in a `ServiceGroup`) for as long as the store
+/// is used — before `run()` starts, and after it ends, no query is answered. Either
+///
+/// ```swift
+/// let url = try PostgresURL(secret)
+/// let client = try PostgresStateStore.makeClient(url: url, logger: logger)
+/// // group.addTask { await client.run() }   (or add `client` to the ServiceGroup, first)
+/// let store = try await PostgresStateStore.open(client: client, location: url.redacted, logger: logger)
+/// ```
+///
+/// or `PostgresStateStore.withStore(url:…) { store in … }`, which does both around `body`.
+/// The lease coordinator shares the same client.
+///
+/// **Semantics kept from SQLite.** App dates are `double precision` Unix seconds (SQLite's REAL),
+/// so they round-trip exactly; results and kinds are held to their closed sets by CHECK
+/// constraints on write and refused on read; the writes SQLite makes in one transaction are one
+/// transaction here too. Lease and membership times are the database's own (`timestamptz`,
+/// `now()`).
+///
+/// **Journal order.** Sequence numbers come from a one-row counter updated inside the appending
+/// transaction: its row lock is held until commit, so entry n commits before n + 1 is even
+/// allocated, and a reader following `journal(since:)` never sees a number skipped by a row
+/// committed later (a `bigserial` could commit out of order). Unlike `MAX(seq) + 1`, numbers are
+/// never reused after pruning (as SQLite's AUTOINCREMENT).
+///
+/// **Fenced writes.** A journal entry with a `fence` (append, `recordAccepted`, the outcome of
+/// `recordJobEnd`) is written in a transaction that first locks its lease row `FOR SHARE` where
+/// the node still holds the shard in that epoch and the lease has not expired by `now()`; with
+/// no such row it throws `ShardError.fenced` and writes nothing. The shared lock keeps a takeover
+/// (which updates the row) waiting until the write has committed. Entries without a fence (a
+/// single node, events) are written unfenced.
+///
+/// **Errors.** `StateStoreError.newerSchema` for a database migrated by a newer ecs-warden,
+/// `StateStoreError.undecodable` for a value outside a closed set, `ShardError.fenced` for a
+/// refused write, `PostgresStoreError` for everything the server or the connection said.
+public final class PostgresStateStore: StateStore {
+    /// The client every query goes through (shared with the lease coordinator).
+    public let client: PostgresClient
+    /// The database URL without its password.
+    public let location: String
+    public let retention: RetentionPolicy
+    let logger: Logger
+
+    private init(client: PostgresClient, location: String, retention: RetentionPolicy, logger: Logger) {
+        self.client = client
+        self.location = location
+        self.retention = retention
+        self.logger = logger
+    }
+
+    /// Opens the store on a client whose `run()` is running: refuses a newer schema and applies
+    /// the migrations this version knows (once, even when several replicas start together).
+    public static func open(
+        client: PostgresClient, location: String, retention: RetentionPolicy = RetentionPolicy(), logger: Logger
+    ) async throws -> PostgresStateStore {
+        let store = PostgresStateStore(client: client, location: location, retention: retention, logger: logger)
+        try await store.migrate()
+        return store
+    }
+
+    /// A client for `url` (TLS per its `sslmode`, certificates verified unless told otherwise).
+    /// Run it (`client.run()`) before opening the store on it.
+    public static func makeClient(url: PostgresURL, verifyCertificates: Bool = true, logger: Logger) throws -> PostgresClient {
+        PostgresClient(configuration: try url.clientConfiguration(verifyCertificates: verifyCertificates), backgroundLogger: logger)
+    }
+
+    /// Runs a client for `url`, opens the store on it, runs `body` with the store, then stops the
+    /// client (tools, tests and one-shot commands; the daemon runs the client in its own group).
+    public static func withStore<T: Sendable>(
+        url: PostgresURL, verifyCertificates: Bool = true, retention: RetentionPolicy = RetentionPolicy(), logger: Logger,
+        _ body: @Sendable (PostgresStateStore) async throws -> T
+    ) async throws -> T {
+        let client = try makeClient(url: url, verifyCertificates: verifyCertificates, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let store = try await open(client: client, location: url.redacted, retention: retention, logger: logger)
+            return try await body(store)
+        }
+    }
+
+    // MARK: Running queries
+
+    /// Runs `body` on a pooled connection; postgres-nio's errors become the store's.
+    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { connection in try await body(connection) }
+        } catch {
+            throw PostgresStoreError.wrap(error, location: location)
+        }
+    }
+
+    /// Runs `body` in one transaction (rolled back when it throws); the error `body` threw is the
+    /// one the caller sees (a fence stays `ShardError.fenced`).
+    func withTransaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch {
+            throw PostgresStoreError.wrap(error, location: location)
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// The rows of `query`, read to the end.
+    func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRandomAccessRow] {
+        try await self.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+    }
+
+    /// Runs a statement whose rows (if any) are not needed.
+    func run(_ query: PostgresQuery, logger: Logger) async throws {
+        _ = try await self.query(query, logger: logger).collect()
+    }
+}
+
+extension PostgresRandomAccessRow {
+    /// The value of `column`.
+    func value<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+        try self[column].decode(T.self)
+    }
+
+    /// A date stored as Unix seconds.
+    func date(_ column: String) throws -> Date {
+        Date(timeIntervalSince1970: try value(column, as: Double.self))
+    }
+
+    /// A date stored as Unix seconds, or NULL.
+    func optionalDate(_ column: String) throws -> Date? {
+        try value(column, as: Double?.self).map(Date.init(timeIntervalSince1970:))
+    }
+
+    /// A value of a closed set: one the set does not know is an error, never a guess.
+    func closed<T: RawRepresentable>(_ column: String, as type: T.Type = T.self) throws -> T where T.RawValue == String {
+        let raw = try value(column, as: String.self)
+        guard let known = T(rawValue: raw) else { throw StateStoreError.undecodable(what: column, value: raw) }
+        return known
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Prometheus
+import Testing
+import WardenCore
+
+@testable import WardenPostgres
+
+/// The lease coordinator against a real PostgreSQL: fair shares, takeover under a new epoch only
+/// after expiry, local deadlines, work cancelled on loss, voluntary release, leaving.
+@Suite(.enabled(if: PostgresHarness.enabled), .serialized)
+struct LeaseCoordinatorTests {
+    static let shards = (1...10).map { ShardID.project("p\($0)") }
+
+    static func coordinator(_ store: PostgresStateStore, _ node: String, ttl: Duration = .seconds(3), shards: [ShardID] = shards) -> LeaseCoordinator {
+        LeaseCoordinator(
+            client: store.client, settings: LeaseSettings(node: node, ttl: ttl), shards: { shards },
+            metrics: ClusterMetrics(registry: PrometheusCollectorRegistry(), node: node), logger: PostgresHarness.logger)
+    }
+
+    static func holders(_ store: PostgresStateStore) async throws -> [String: (holder: String?, epoch: Int64, live: Bool)] {
+        var result: [String: (String?, Int64, Bool)] = [:]
+        let rows = try await store.client.query("SELECT shard, holder, epoch, (holder IS NOT NULL AND expires_at > now()) FROM shard_leases")
+        for try await (shard, holder, epoch, live) in rows.decode((String, String?, Int64, Bool).self) { result[shard] = (holder, epoch, live) }
+        return result
+    }
+
+    /// Polls `condition` until it holds or `limit` passes (waiting for a lease to expire is waiting
+    /// for time itself).
+    static func eventually(within limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
+        let end = ContinuousClock.now + limit
+        while ContinuousClock.now < end {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+
+    @Test func threeNodesTakeFairSharesAndNeverTheSameShard() async throws {
+        try await PostgresHarness.withStore { store in
+            let nodes = ["a", "b", "c"].map { Self.coordinator(store, $0) }
+            // Membership first (a heartbeat each), then claiming rounds.
+            for _ in 0..<3 { for node in nodes { await node.round() } }
+            let owned = nodes.map { $0.heldShards().count }
+            #expect(owned.reduce(0, +) == 10, "every shard owned: \(owned)")
+            #expect(owned.allSatisfy { $0 <= LeasePlanner.target(shards: 10, aliveNodes: 3) }, "\(owned)")
+            let all = nodes.flatMap { Array($0.heldShards().keys) }
+            #expect(Set(all).count == all.count, "a shard held by two nodes")
+            let rows = try await Self.holders(store)
+            for node in nodes {
+                for (shard, epoch) in node.heldShards() {
+                    #expect(rows[shard.rawValue]?.holder == node.settings.node)
+                    #expect(rows[shard.rawValue]?.epoch == epoch)
+                }
+            }
+        }
+    }
+
+    @Test func aCrashedNodesShardsAreTakenOverOnlyAfterExpiryUnderANewEpoch() async throws {
+        try await PostgresHarness.withStore { store in
+            let a = Self.coordinator(store, "a", ttl: .seconds(2))
+            let b = Self.coordinator(store, "b", ttl: .seconds(2))
+            await a.round()
+            #expect(a.heldShards().count == 10)
+            let before = a.heldShards()
+            // b joins while a's leases are live: it takes nothing by force (a releases its surplus
+            // only in its own rounds, which a "crashed" a no longer runs).
+            await b.round()
+            #expect(b.heldShards().isEmpty, "a live lease was stolen: \(b.heldShards())")
+            // a stops renewing (crash). Its local deadline passes first, then the lease expires.
+            #expect(try await Self.eventually(within: .seconds(3)) { a.owns(Self.shards[0]) == false })
+            #expect(a.grant(Self.shards[0], needing: .zero) == nil)
+            #expect(try await Self.eventually(within: .seconds(4)) {
+                await b.round()
+                return b.heldShards().count == 10
+            })
+            for (shard, epoch) in b.heldShards() { #expect(epoch == (before[shard] ?? 0) + 1, "\(shard): epoch \(epoch)") }
+            // a's fenced write under its old epoch is refused by the store.
+            let stale = ShardFence(shard: Self.shards[0], node: "a", epoch: before[Self.shards[0]] ?? 0)
+            await #expect(throws: ShardError.fenced(stale)) {
+                try await store.append(JournalEntry(at: Date(), kind: .intent, loop: "schedule", project: "p1", message: "stop", fence: stale))
+            }
+            let reasons = try await store.client.query("SELECT reason FROM shard_handovers WHERE to_node = 'b'").collect().count
+            #expect(reasons == 10)
+        }
+    }
+
+    @Test func renewalNeverRevivesAnExpiredLease() async throws {
+        try await PostgresHarness.withStore { store in
+            let a = Self.coordinator(store, "a", ttl: .seconds(3), shards: [Self.shards[0]])
+            await a.round()
+            #expect(a.heldShards().count == 1)
+            _ = try await store.client.query("UPDATE shard_leases SET expires_at = now() - interval '1 second'").collect()
+            let renewal = try await a.statements.renew(configured: [Self.shards[0].rawValue])
+            #expect(renewal.held.isEmpty, "an expired lease was renewed: \(renewal.held)")
+        }
+    }
+
+    @Test func workOnALostShardIsCancelledAtOnce() async throws {
+        try await PostgresHarness.withStore { store in
+            let a = Self.coordinator(store, "a", ttl: .seconds(3), shards: [Self.shards[0]])
+            await a.round()
+            let shard = Self.shards[0]
+            let started = ContinuousClock.now
+            let outcome = try await withThrowingTaskGroup(of: String?.self) { group -> String? in
+                group.addTask {
+                    do {
+                        try await a.whileOwned(shard) { try await Task.sleep(for: .seconds(30)) }
+                        return "finished"
+                    } catch let error as ShardError {
+                        return "\(error)"
+                    }
+                }
+                group.addTask {
+                    // Another node takes the shard over (as after an expiry): a's next renewal misses it.
+                    _ = try await store.client.query("UPDATE shard_leases SET holder = 'b', epoch = epoch + 1").collect()
+                    await a.round()
+                    return nil
+                }
+                var answer: String?
+                for try await value in group where value != nil { answer = value }
+                return answer
+            }
+            #expect(outcome == "\(ShardError.lost(shard))")
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(!a.owns(shard))
+            #expect(a.grant(shard, needing: .zero) == nil)
+        }
+    }
+
+    @Test func aJoiningNodeGetsItsShareFromVoluntaryReleases() async throws {
+        try await PostgresHarness.withStore { store in
+            let a = Self.coordinator(store, "a")
+            let b = Self.coordinator(store, "b")
+            await a.round()
+            #expect(a.heldShards().count == 10)
+            await b.round()  // b's heartbeat: a sees two nodes at its next round
+            await a.round()  // a releases its surplus
+            await b.round()  // b claims the released shards
+            #expect(a.heldShards().count == 5)
+            #expect(b.heldShards().count == 5)
+            let moved = try await store.client.query("SELECT count(*) FROM shard_handovers WHERE reason = 'released' AND to_node = 'b'")
+                .collect().count
+            #expect(moved <= LeasePlanner.target(shards: 10, aliveNodes: 2))
+        }
+    }
+
+    @Test func aLeavingNodeHandsEverythingOver() async throws {
+        try await PostgresHarness.withStore { store in
+            let a = Self.coordinator(store, "a")
+            let b = Self.coordinator(store, "b")
+            await a.round()
+            await b.round()
+            await a.leave()
+            #expect(a.heldShards().isEmpty)
+            await b.round()
+            #expect(b.heldShards().count == 10)
+            let left = try await store.client.query("SELECT count(*) FROM shard_handovers WHERE reason = 'left' AND from_node = 'a'")
+            for try await count in left.decode(Int64.self) { #expect(count == 5 || count == 10) }
+        }
+    }
+
+    @Test func grantsNeedMoreLeaseTimeThanTheCall() async throws {
+        try await PostgresHarness.withStore { store in
+            let a = Self.coordinator(store, "a", ttl: .seconds(3), shards: [Self.shards[0]])
+            await a.round()
+            let grant = try #require(a.grant(Self.shards[0], needing: .milliseconds(100)))
+            #expect(grant.fence?.node == "a")
+            #expect((grant.remaining ?? .zero) <= .seconds(2))
+            #expect(a.grant(Self.shards[0], needing: .seconds(3)) == nil, "a call longer than the lease left was allowed")
+        }
+    }
+}
