@@ -814,7 +814,12 @@ class ClusterSoak:
         self.results.check(status == 200 and not missing, f"/metrics of {node.name} has every cluster series with node=\"{node.name}\" (missing: {missing})")
         if text and subprocess.run(["which", "promtool"], capture_output=True).returncode == 0:
             lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
-            self.results.check(lint.returncode == 0, f"promtool check metrics on a cluster node's scrape: exit {lint.returncode} {lint.stdout[-300:]}{lint.stderr[-300:]}")
+            problems = [line for line in (lint.stdout + lint.stderr).splitlines() if line.strip()]
+            mine = [line for line in problems if "ecs_warden_cluster_" in line]
+            if len(mine) < len(problems):
+                say(f"promtool check metrics, outside cluster mode's series (not checked here): {[p for p in problems if p not in mine]}")
+            self.results.check(lint.returncode in (0, 3) and not mine,
+                               f"promtool check metrics: no parse error and no lint warning on the cluster series (exit {lint.returncode}; {mine})")
 
     # ------------------------------------------------------------------ analysis
     def analyse(self):
@@ -966,13 +971,14 @@ class ClusterSoak:
             if "held" in m:
                 check(m["exited"] is not None and m["rc"] == 0, f"{m['event']}: exited with status 0 "
                       f"({('after %.2f s' % (m['exited'] - m['t'])) if m['exited'] else 'did not exit'}, status {m['rc']})")
-                gaps = []
+                gaps, owned_again = [], []
                 for shard, epoch in m["held"].items():
                     nxt = next((at for at, to, e, _ in by_shard.get(shard, []) if e > epoch and to), None)
                     gaps.append((nxt - m["exited"]) if nxt is not None and m["exited"] else None)
+                    owned_again.append(nxt)
                 worst = None if (None in gaps or not gaps) else max(gaps)
                 if worst is not None:
-                    sigterm_handover.append(worst)
+                    sigterm_handover.append((max(owned_again) - m["t"], worst))
                 say(f"   {m['node']}'s {len(gaps)} shards owned again after its exit: "
                     + ", ".join(("%+.2f s" % g) if g is not None else "never" for g in gaps))
                 check(worst is not None and worst <= 1.0, f"{m['event']}: its shards owned again within 1 s of its exit "
@@ -1080,7 +1086,8 @@ class ClusterSoak:
             say(f"   kill -9 to the new owner's first intent on the project: min / median / max {min(firsts):.1f} / "
                 f"{statistics.median(firsts):.1f} / {max(firsts):.1f} s")
         say(f"   freezes (SIGSTOP 2 x TTL): {len(self.freezes)}; PostgreSQL outages: {len(self.outages)}")
-        say(f"   SIGTERM handover time: " + (", ".join(f"{h:.2f} s" for h in sigterm_handover) or "-"))
+        say("   SIGTERM handover time (SIGTERM sent -> every shard of the node owned again; relative to its exit): "
+            + (", ".join(f"{a:.2f} s ({b:+.2f} s)" for a, b in sigterm_handover) or "-"))
         say(f"   boundaries acted on / expected: {acted_n} / {expected}")
         say(f"   double actions: {len(doubles)}")
         say(f"   calls after deadline: {len(stale_epoch)} (calls from a node not holding the current epoch: {len(not_holder)})")
