@@ -114,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "ecs-warden",
             dependencies: [
-                "WardenDaemon", "WardenCore", "ECSAPI", "WardenCtl", "WardenHTTP",
+                "WardenDaemon", "WardenCore", "ECSAPI", "WardenCtl", "WardenHTTP", "WardenPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

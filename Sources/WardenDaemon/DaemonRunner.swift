@@ -201,7 +201,7 @@ public enum DaemonRunner {
             }
             let code = await serve(
                 runtime: runtime, configuration: configuration, token: token, configPath: configPath, logger: logger, environment: environment,
-                clusterServices: opened.services, clusterHealthy: opened.healthy)
+                clusterServices: opened.services, clusterHealthy: opened.healthy, clusterProblem: opened.readinessProblem)
             await runtime.shutdown()
             return code
         }
@@ -222,7 +222,7 @@ public enum DaemonRunner {
     static func serve(
         runtime: WardenRuntime, configuration: DaemonConfiguration, token: String?, configPath: String?, logger: Logger,
         environment: [String: String], extraServices: [any Service] = [], clusterServices: [(name: String, service: any Service)] = [],
-        clusterHealthy: @escaping @Sendable () -> Bool = { true },
+        clusterHealthy: @escaping @Sendable () -> Bool = { true }, clusterProblem: @escaping @Sendable () -> String? = { nil },
         onListening: (@Sendable (String, String) -> Void)? = nil, errorPrefix: String = "ecs-warden"
     ) async -> Int32 {
         // An extra service that returns ends the whole daemon gracefully (the demo's --duration).
@@ -240,7 +240,8 @@ public enum DaemonRunner {
             if announce { notifier.reloaded(status: result == nil ? "configuration reloaded" : "reload rejected; previous configuration kept") }
             return result
         }
-        let backend = runtime.backend(token: token, reload: reload, started: { listeners.isOpen })
+        var backend = runtime.backend(token: token, reload: reload, started: { listeners.isOpen })
+        backend.clusterProblem = clusterProblem
         // Idle connections cannot use up the descriptors: each listener closes idle ones and caps
         // how many are open, within what the descriptor limit leaves after a reserve.
         let limits = configuration.listenerLimits

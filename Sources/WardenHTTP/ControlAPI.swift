@@ -25,6 +25,8 @@ public struct ControlBackend: Sendable {
     public var cluster: any ClusterStatusSource
     /// Cluster mode: pauses and run-now requests go through PostgreSQL to every node.
     public var clusterControl: (any ClusterControl)?
+    /// Cluster mode: why the node is not ready (it cannot renew its leases), or nil.
+    public var clusterProblem: @Sendable () -> String? = { nil }
 
     public init(
         context: WardenContext, supervisor: Supervisor, loops: [ReconcileLoop], quota: QuotaWatch, stuck: StuckTaskDetector,
@@ -94,10 +96,12 @@ public enum WardenRoutes {
             let started = backend.started()
             let loopsReady = await backend.supervisor.allReady()
             let storeProblem = backend.storeHealth?.problem
-            let ready = started && loopsReady && storeProblem == nil
+            let clusterProblem = backend.clusterProblem()
+            let ready = started && loopsReady && storeProblem == nil && clusterProblem == nil
             var reasons: [String] = []
             if !started { reasons.append("configuration or store not ready") }
             if let storeProblem { reasons.append(storeProblem) }
+            if let clusterProblem { reasons.append(clusterProblem) }
             if !loopsReady {
                 let stale = await backend.supervisor.statuses().filter { $0.lastSuccess == nil && !$0.paused }.map(\.name)
                 reasons.append("loops without a recent successful pass: \(stale.joined(separator: ", "))")

@@ -167,9 +167,10 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await self.listen() }
-                while !trigger.isShutDown {
-                    await round()
+                while !trigger.isShutDown && !Task.isCancelled {
+                    // Rounds start every renew interval, however long the last one took.
                     let next = ContinuousClock.now + settings.renewInterval
+                    await round()
                     await trigger.wait(until: Date().addingTimeInterval(Self.seconds(next - .now)), clock: SystemClock())
                 }
                 group.cancelAll()
@@ -340,6 +341,12 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
     /// watchdog is gated on it, so a node cut off for long is restarted).
     public func renewedRecently(within limit: Duration) -> Bool {
         state.withLock { ContinuousClock.now - $0.lastRenewal < limit }
+    }
+
+    /// Why this node is not ready: no renewal succeeded for a whole TTL (PostgreSQL lost; it acts on
+    /// nothing until a renewal works again). A standby node that owns nothing is ready.
+    public func readinessProblem() -> String? {
+        renewedRecently(within: settings.ttl) ? nil : "cluster: no lease renewal for over \(settings.ttl) (PostgreSQL unreachable?); acting on nothing"
     }
 
     private func noteRenewal(ok: Bool, error: (any Error)? = nil) {

@@ -44,8 +44,9 @@ extension PostgresStateStore {
         }
     }
 
-    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date) async throws {
-        try await withConnection { connection in
+    /// Fenced like a journal write: a deposed node cannot mark a boundary handled for the new owner.
+    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws {
+        try await journalWrite(fence: fence) { connection in
             try await connection.run(
                 """
                 INSERT INTO schedule_marks (schedule, project, boundary) VALUES (\(schedule), \(project), \(boundary.timeIntervalSince1970))

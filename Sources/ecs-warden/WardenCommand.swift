@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import WardenCore
 import WardenDaemon
+import WardenPostgres
 
 /// `ecs-warden`: the controller daemon for Huawei Cloud ECS fleets, and its tools.
 @main
@@ -126,8 +127,14 @@ struct CheckConfig: AsyncParsableCommand {
                     }
                 }
                 if let token = configuration.controlToken { _ = try resolver.resolve(token) }
+                if case .postgres(let url) = configuration.stateBackend { _ = try PostgresURL(try resolver.resolve(url)) }
             }
-            print("\(file): OK — \(configuration.projects.count) projects, \(configuration.regions.count) regions, \(configuration.settings.schedules.count) schedules")
+            var state = "SQLite state in \(configuration.stateDirectory)"
+            if case .postgres = configuration.stateBackend, let cluster = configuration.cluster {
+                state = "cluster mode as node \(cluster.node) (PostgreSQL state, lease TTL \(Int(cluster.leaseTTL)) s)"
+            }
+            print(
+                "\(file): OK — \(configuration.projects.count) projects, \(configuration.regions.count) regions, \(configuration.settings.schedules.count) schedules; \(state)")
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)

@@ -68,6 +68,18 @@ import WardenHTTP
         try expectGolden("cluster", ClusterRendering.render(try CtlDecoding.decode(ClusterStatus.self, from: try fixture("cluster")), style: plain, now: Self.now))
     }
 
+    @Test func clusterJournalShowsNodeAndEpoch() {
+        let fence = ShardFence(shard: .project("p1"), node: "warden-a", epoch: 3)
+        let entries = [
+            JournalEntry(at: Self.now, kind: .intent, loop: "schedule", project: "p1", action: "stop", result: .pending, message: "stop 2 servers", fence: fence),
+            JournalEntry(at: Self.now, kind: .event, loop: "quota", project: "p1", action: "threshold-crossed", message: "cores above warning"),
+        ]
+        let text = JournalRendering.render(entries, style: plain)
+        #expect(text.contains("NODE/EPOCH"))
+        #expect(text.contains("warden-a/3"))
+        #expect(!JournalRendering.render([entries[1]], style: plain).contains("NODE/EPOCH"))
+    }
+
     @Test func jsonForScriptsIsStable() throws {
         let text = CtlDecoding.prettyJSON(Data(#"{"b":"1/1 regions read","a":[1,2]}"#.utf8))
         #expect(text.contains(#""1/1 regions read""#))

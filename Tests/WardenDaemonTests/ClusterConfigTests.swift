@@ -7,15 +7,8 @@ import WardenCore
 /// `state:` and `cluster:`: SQLite stays the default; PostgreSQL needs a secret URL; `cluster:`
 /// only with PostgreSQL; the node name and TTL are checked.
 @Suite struct ClusterConfigTests {
-    let minimal = """
-        accounts:
-          - {name: a, access_key: {env: AK}, secret_key: {env: SK}}
-        regions:
-          - {name: r, endpoint: "http://127.0.0.1:1"}
-        projects:
-          - {name: p, id: "0123", account: a, region: r}
-
-        """
+    /// The smallest valid configuration (shared with the loader's tests).
+    let minimal = ConfigLoaderTests().minimal
 
     func parse(_ yaml: String) throws -> DaemonConfiguration {
         try ConfigLoader.parse(minimal + yaml, file: "test.yaml", environment: ["HOSTNAME": "host-1"])

@@ -94,7 +94,16 @@ public final class AutoStopScheduler: Reconciler {
         failures += result.failures
         let failedBoundaries = result.failedBoundaries
         for mark in plan.handled where !failedBoundaries.contains(ScheduleMarkKey(schedule: mark.schedule, project: mark.project)) {
-            try await context.store.setLastHandledBoundary(schedule: mark.schedule, project: mark.project, boundary: mark.boundary)
+            // Cluster mode: marked under the project's lease, or not at all (the new owner decides).
+            guard let project = projects.first(where: { $0.name == mark.project }),
+                let grant = context.ownership.grant(.project(project.projectId), needing: .zero)
+            else { continue }
+            do {
+                try await context.store.setLastHandledBoundary(schedule: mark.schedule, project: mark.project, boundary: mark.boundary, fence: grant.fence)
+            } catch let error as ShardError {
+                failures.append(PartFailure(part: mark.project, message: "\(error)"))
+                continue
+            }
             if mark.missed {
                 await context.event(
                     name, project: mark.project, subject: mark.schedule, action: "boundary-missed", severity: "warning",
@@ -151,7 +160,17 @@ public final class AutoStopScheduler: Reconciler {
         let byProject = Dictionary(grouping: batches, by: \.project)
         let results = await boundedForEach(byProject.keys.sorted(), limit: settings.projectConcurrency) { projectName in
             guard let project = projects.first(where: { $0.name == projectName }) else { return ActResult() }
-            return await self.act(on: project, batches: byProject[projectName] ?? [], settings: settings, now: now)
+            // Cluster mode: a project whose lease is lost meanwhile stops here, at once.
+            do {
+                return try await self.context.ownership.whileOwned(.project(project.projectId)) {
+                    await self.act(on: project, batches: byProject[projectName] ?? [], settings: settings, now: now)
+                }
+            } catch {
+                var lost = ActResult()
+                lost.failures = [PartFailure(part: project.name, message: "\(error)")]
+                for batch in byProject[projectName] ?? [] { lost.failedBoundaries.insert(ScheduleMarkKey(schedule: batch.schedule, project: project.name)) }
+                return lost
+            }
         }
         var total = ActResult()
         for result in results {

@@ -44,7 +44,10 @@ public final class QuotaWatch: Reconciler {
         let settings = context.settings
         let results = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
             do {
-                return Result<ProjectQuota, PartFailure>.success(try await self.reconcile(project, settings: settings, now: now))
+                let quota = try await self.context.ownership.whileOwned(.project(project.projectId)) {
+                    try await self.reconcile(project, settings: settings, now: now)
+                }
+                return Result<ProjectQuota, PartFailure>.success(quota)
             } catch {
                 return .failure(PartFailure(part: project.name, message: "\(error)"))
             }

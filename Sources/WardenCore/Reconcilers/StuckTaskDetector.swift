@@ -106,7 +106,10 @@ public final class StuckTaskDetector: Reconciler {
         failures += jobFailures
         let results = await boundedForEach(projects, limit: settings.projectConcurrency) { project in
             do {
-                return Result<ProjectFindings, PartFailure>.success(try await self.inspectServers(project, settings: settings, now: now))
+                let findings = try await self.context.ownership.whileOwned(.project(project.projectId)) {
+                    try await self.inspectServers(project, settings: settings, now: now)
+                }
+                return Result<ProjectFindings, PartFailure>.success(findings)
             } catch {
                 return .failure(PartFailure(part: project.name, message: "\(error)"))
             }

@@ -43,7 +43,8 @@ extension SQLiteStateStore {
         try await fetch { db in try ScheduleMarkRecord.fetchOne(db, key: ["schedule": schedule, "project": project])?.boundary }
     }
 
-    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date) async throws {
+    /// One node: the fence is not checked (there is no lease).
+    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws {
         try await database.write { db in try ScheduleMarkRecord(schedule: schedule, project: project, boundary: boundary).upsert(db) }
     }
 }

@@ -91,8 +91,9 @@ public protocol StateStore: Sendable {
     func activeSnoozes(at now: Date) async throws -> [Snooze]
     /// The last boundary of `schedule` handled in `project`.
     func lastHandledBoundary(schedule: String, project: String) async throws -> Date?
-    /// Records the last boundary of `schedule` handled in `project`.
-    func setLastHandledBoundary(schedule: String, project: String, boundary: Date) async throws
+    /// Records the last boundary of `schedule` handled in `project`; with a `fence` (cluster mode)
+    /// only while that node still holds the project's lease in that epoch (else `ShardError.fenced`).
+    func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws
 
     // MARK: Watched jobs
 
@@ -142,6 +143,11 @@ extension StateStore {
     /// Intents without any outcome, of every loop.
     public func openIntents() async throws -> [JournalEntry] {
         try await openIntents(loop: nil)
+    }
+
+    /// Records the last boundary of `schedule` handled in `project` (a single node: no fence).
+    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date) async throws {
+        try await setLastHandledBoundary(schedule: schedule, project: project, boundary: boundary, fence: nil)
     }
 
     /// Transitions of every region, the newest 1,000.

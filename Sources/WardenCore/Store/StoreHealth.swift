@@ -146,8 +146,8 @@ public struct HealthReportingStore: StateStore {
     public func lastHandledBoundary(schedule: String, project: String) async throws -> Date? {
         try await base.lastHandledBoundary(schedule: schedule, project: project)
     }
-    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date) async throws {
-        try await base.setLastHandledBoundary(schedule: schedule, project: project, boundary: boundary)
+    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws {
+        try await base.setLastHandledBoundary(schedule: schedule, project: project, boundary: boundary, fence: fence)
     }
 
     public func watch(_ job: WatchedJob) async throws { try await base.watch(job) }

@@ -83,6 +83,15 @@ struct LeaseCoordinatorTests {
             }
             let reasons = try await store.client.query("SELECT reason FROM shard_handovers WHERE to_node = 'b'").collect().count
             #expect(reasons == 10)
+            // Nor can a deposed node mark a boundary handled for the new owner.
+            await #expect(throws: ShardError.fenced(stale)) {
+                try await store.setLastHandledBoundary(schedule: "office", project: "p1", boundary: Date(), fence: stale)
+            }
+            #expect(try await store.lastHandledBoundary(schedule: "office", project: "p1") == nil)
+            let current = try #require(b.grant(Self.shards[0], needing: .zero)?.fence)
+            let boundary = Date(timeIntervalSince1970: 1_800_000_000)
+            try await store.setLastHandledBoundary(schedule: "office", project: "p1", boundary: boundary, fence: current)
+            #expect(try await store.lastHandledBoundary(schedule: "office", project: "p1") == boundary)
         }
     }
 
