@@ -56,3 +56,29 @@ release_build() {
 require_executable() {
   [ -x "$2" ] || die "no executable $1 at $2 (build it, or set $3)"
 }
+
+# The measuring helper started by run_helper; stop_helper (from an EXIT trap) stops it.
+HELPER_PID=""
+
+# stop_helper: SIGTERM to the helper if it runs (it stops what it started), SIGKILL after 10 s.
+stop_helper() {
+  if [ -n "$HELPER_PID" ] && kill -0 "$HELPER_PID" 2>/dev/null; then
+    kill -TERM "$HELPER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$HELPER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$HELPER_PID" 2>/dev/null || true
+  fi
+}
+
+# run_helper SECONDS COMMAND...: runs the measurement bounded to SECONDS (in the background, so that
+# an EXIT trap calling stop_helper can stop it) and exits with its status; dies on the timeout.
+run_helper() {
+  local bound="$1" status=0
+  shift
+  say "measuring (bounded to $bound s)"
+  timeout --signal=TERM --kill-after=30 "$bound" "$@" &
+  HELPER_PID=$!
+  wait "$HELPER_PID" || status=$?
+  HELPER_PID=""
+  if [ "$status" -eq 124 ]; then die "the measurement did not finish within $bound s"; fi
+  exit "$status"
+}

@@ -16,6 +16,11 @@
 #                         build; it is seeded offline with .build's checkouts and repositories.
 #   BUILD_NICE=10         niceness of the release build (0 = not niced)
 #   PROJECTS=100 SERVERS=1000 FLAVORS=200 SCHEDULED_SHARE=0.25 SEED=1   the simulated fleet
+#   MILLION=1             one million servers (PROJECTS=1000) on one node; defaults to SKIP_SDK=1 and
+#                         PRECISION_BOUNDARIES=0 (the SDK alone would take minutes), either can be set
+#   SKIP_FOOTPRINT=1      do not measure the bytes per server kept between passes (ListingFootprintTests,
+#                         run alone with `swift test --filter`; builds the tests in debug if needed)
+#   LISTING_SAMPLE=20     projects whose listing is fetched to count the JSON bytes a pass digests
 #   RATE_LIMIT_RPS=500 RATE_LIMIT_BURST=1000   ecs-warden's rate limit towards the simulator
 #   SDK_VENV=dir          venv of the official SDK (default: ${TMPDIR:-/tmp}/ecs-warden-bench-venv;
 #                         created and filled with huaweicloudsdkecs==3.1.219 from PyPI if needed)
@@ -41,6 +46,14 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=bench-common.sh
 source "$HERE/bench-common.sh"
 
+MILLION="${MILLION:-0}"
+if [ "$MILLION" = "1" ]; then
+  PROJECTS="${PROJECTS:-1000}"
+  SKIP_SDK="${SKIP_SDK:-1}"
+  PRECISION_BOUNDARIES="${PRECISION_BOUNDARIES:-0}"
+fi
+SKIP_FOOTPRINT="${SKIP_FOOTPRINT:-0}"
+LISTING_SAMPLE="${LISTING_SAMPLE:-20}"
 PROJECTS="${PROJECTS:-100}"
 SERVERS="${SERVERS:-1000}"
 FLAVORS="${FLAVORS:-200}"
@@ -62,15 +75,7 @@ RESULTS_JSON="${RESULTS_JSON:-}"
 SDK_VERSION="3.1.219"
 
 # ---- clean-up: the helper stops what it started; this stops the helper if we are interrupted
-HELPER_PID=""
-cleanup() {
-  if [ -n "$HELPER_PID" ] && kill -0 "$HELPER_PID" 2>/dev/null; then
-    kill -TERM "$HELPER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$HELPER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$HELPER_PID" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
+trap stop_helper EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -104,20 +109,29 @@ if [ "$SKIP_SDK" != "1" ]; then
   SDK_PYTHON="$SDK_VENV/bin/python"
 fi
 
+# ---- 2b. bytes per server kept between passes: the footprint test, alone in its process
+FOOTPRINT=""
+if [ "$SKIP_FOOTPRINT" != "1" ]; then
+  say "measuring the listing footprint (swift test --filter ListingFootprintTests)"
+  footprint_log="$(mktemp)"
+  if (cd "$ROOT" && nice -n "${BUILD_NICE:-10}" swift build --build-tests >"$footprint_log" 2>&1); then
+    # The budget is checked too: a figure over it is printed with the test's failure.
+    (cd "$ROOT" && LISTING_FOOTPRINT_CHECK=1 swift test --skip-build --filter ListingFootprintTests >"$footprint_log" 2>&1) \
+      || say "the footprint is over its budget (ListingFootprintTests.budget; see $footprint_log)"
+    FOOTPRINT="$(sed -n 's/^listing footprint: //p' "$footprint_log" | head -1)"
+  fi
+  [ -n "$FOOTPRINT" ] || say "the footprint test did not run (see $footprint_log); going on without it"
+fi
+
 # ---- 3. measure (the helper starts and stops the simulator and the daemons)
 args=(--warden "$WARDEN_BIN" --sim "$SIM_BIN" --sdk-python "$SDK_PYTHON" --sdk-api "$SDK_API"
       --projects "$PROJECTS" --servers "$SERVERS" --flavors "$FLAVORS" --scheduled-share "$SCHEDULED_SHARE"
       --seed "$SEED" --rps "$RATE_LIMIT_RPS" --burst "$RATE_LIMIT_BURST" --scrapes "$SCRAPES"
       --idle-seconds "$IDLE_SECONDS" --precision-boundaries "$PRECISION_BOUNDARIES"
       --precision-projects "$PRECISION_PROJECTS" --precision-servers "$PRECISION_SERVERS")
+args+=(--listing-sample "$LISTING_SAMPLE")
+if [ -n "$FOOTPRINT" ]; then args+=(--footprint "$FOOTPRINT"); fi
 if [ -n "$PROFILE" ]; then args+=(--profile "$PROFILE"); fi
 if [ -n "$RESULTS_JSON" ]; then args+=(--json "$RESULTS_JSON"); fi
 if [ "$SKIP_BUILD" = "1" ]; then args+=(--note "Binaries not built by this run (SKIP_BUILD=1)."); fi
-say "measuring (bounded to $BENCH_TIMEOUT s)"
-timeout --signal=TERM --kill-after=30 "$BENCH_TIMEOUT" python3 "$HERE/warden_bench.py" "${args[@]}" &
-HELPER_PID=$!
-status=0
-wait "$HELPER_PID" || status=$?
-HELPER_PID=""
-if [ "$status" -eq 124 ]; then die "the measurement did not finish within $BENCH_TIMEOUT s"; fi
-exit "$status"
+run_helper "$BENCH_TIMEOUT" python3 "$HERE/warden_bench.py" "${args[@]}"

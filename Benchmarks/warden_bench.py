@@ -61,6 +61,10 @@ GOAL_SDK_RATIO = 5.0
 GOAL_STOP_DELAY_S = 1.0
 GOAL_SCRAPE_P99_MS = 10.0
 GOAL_FLEET = 100_000
+# Issue 12: CPU and peak memory of the whole --once pass, per fleet size (and the SDK CPU ratio).
+GOAL_PASS_CPU_S = {100_000: 0.5, 1_000_000: 6.0}
+GOAL_PASS_PEAK_MB = {100_000: 60.0, 1_000_000: 300.0}
+GOAL_SDK_CPU_RATIO = 15.0
 PAGE_MAX = 1000  # the API's largest page of server details
 LOOP_ORDER = ["quota", "flavors", "schedule", "stuck", "maintenance"]  # the order of `run --once`
 SCHEDULE_TAG = "warden-schedule"
@@ -711,6 +715,46 @@ def analyse_precision(records: list[dict], boundaries: list[float], schedules: l
 # Report
 
 
+@dataclass
+class ListingBytes:
+    projects_sampled: int
+    bytes_sampled: int
+    servers_sampled: int
+    bytes_total: float
+    servers_total: int
+
+    @property
+    def bytes_per_server(self) -> float:
+        return self.bytes_sampled / max(1, self.servers_sampled)
+
+
+def measure_listing_bytes(sim: Http, projects: list[dict], sample: int, user: str, password: str) -> ListingBytes:
+    """The JSON bytes of the Nova listing (microversion 2.26, pages of 1,000) the pass reads, counted on
+    the first `sample` projects and scaled to the fleet by servers."""
+    chosen = projects[:max(1, min(sample, len(projects)))]
+    total_bytes = 0
+    total_servers = 0
+    for project in chosen:
+        token = iam_token(sim, user, password, project["id"])
+        headers = {"X-Auth-Token": token, "X-OpenStack-Nova-API-Version": "2.26"}
+        marker = None
+        while True:
+            path = f"/v2.1/{project['id']}/servers/detail?limit={PAGE_MAX}" + (f"&marker={marker}" if marker else "")
+            status, _, data = sim.request("GET", path, headers=headers)
+            if status != 200:
+                raise BenchError(f"GET {path} -> {status}: {data[:300]!r}")
+            page = json.loads(data)
+            batch = page.get("servers", [])
+            total_bytes += len(data)
+            total_servers += len(batch)
+            if not batch or not any(l.get("rel") == "next" for l in page.get("servers_links") or []):
+                break
+            marker = batch[-1]["id"]
+    fleet = sum(int(p["servers"]) for p in projects)
+    return ListingBytes(projects_sampled=len(chosen), bytes_sampled=total_bytes, servers_sampled=total_servers,
+                        bytes_total=total_bytes / max(1, total_servers) * fleet, servers_total=fleet)
+
+
 def describe_calls(counter: Counter) -> str:
     if not counter:
         return "none"
@@ -747,6 +791,9 @@ def main() -> int:
     parser.add_argument("--keep-workdir", action="store_true")
     parser.add_argument("--json", default="", help="also write the results here as JSON")
     parser.add_argument("--note", action="append", default=[], help="extra line under the table")
+    parser.add_argument("--footprint", default="", help="the 'listing footprint:' line of ListingFootprintTests")
+    parser.add_argument("--listing-sample", type=int, default=20,
+                        help="projects whose listing is fetched to count its JSON bytes (scaled to the fleet)")
     options = parser.parse_args()
 
     for label, path in (("ecs-warden", options.warden), ("ecs-sim", options.sim)):
@@ -826,6 +873,11 @@ def main() -> int:
             log(f"SDK baseline: {baseline.wall:.2f} s wall, {baseline.cpu:.2f} s CPU")
             if baseline.non_2xx:
                 errors.append(f"{baseline.non_2xx} API calls of the SDK baseline were answered with a non-2xx status")
+
+        # ---- 4b. the JSON a pass digests: the listing pages of a sample of projects, scaled
+        listing_bytes = measure_listing_bytes(sim_http, projects, options.listing_sample, options.iam_user, options.iam_password)
+        log(f"listing: {listing_bytes.bytes_total / 1e6:.1f} MB of JSON for {fmt_int(listing_bytes.servers_total)} servers "
+            f"(measured on {listing_bytes.projects_sampled} projects, {listing_bytes.bytes_per_server:.0f} B/server)")
 
         # ---- 5. run mode
         run_config = os.path.join(workdir, "run.yaml")
@@ -949,9 +1001,20 @@ def main() -> int:
     rows.append(SEPARATOR)
     rows.append(("Full pass: `run --once` wall", f"{once.wall:.2f} s", f"< {GOAL_PASS_SECONDS:g} s",
                  verdict(once.wall < GOAL_PASS_SECONDS) + fleet_suffix))
-    rows.append(("  CPU user+sys", f"{once.cpu:.2f} s ({once.user:.2f} + {once.sys:.2f})", "", ""))
+    cpu_goal = GOAL_PASS_CPU_S.get(fleet)
+    peak_goal = GOAL_PASS_PEAK_MB.get(fleet)
+    rows.append(("  CPU user+sys", f"{once.cpu:.2f} s ({once.user:.2f} + {once.sys:.2f})",
+                 f"<= {cpu_goal:g} s" if cpu_goal else "", verdict(once.cpu <= cpu_goal) if cpu_goal else ""))
+    rows.append(("  CPU per server", f"{once.cpu / fleet * 1e6:.2f} us", "", ""))
+    rows.append(("  JSON digested", f"{listing_bytes.bytes_total / 1e6 / max(once.cpu, 1e-9):.0f} MB/s of CPU "
+                 f"({listing_bytes.bytes_total / 1e6:.0f} MB of listing, {listing_bytes.bytes_per_server:.0f} B/server)", "", ""))
     rows.append(("  peak memory (max RSS)", f"{once.max_rss_mib:.0f} MB", f"< {GOAL_PASS_MB:g} MB",
                  verdict(once.max_rss_mib < GOAL_PASS_MB) + fleet_suffix))
+    if peak_goal:
+        rows.append(("  peak memory (issue 12)", f"{once.max_rss_mib:.0f} MB", f"<= {peak_goal:g} MB",
+                     verdict(once.max_rss_mib <= peak_goal)))
+    if options.footprint:
+        rows.append(("  kept between passes", options.footprint, "", ""))
     rows.append(("  time per loop (quota incl. start)", ", ".join(f"{k} {v:.2f}" for k, v in once.pass_seconds.items()) + " s", "", ""))
     minimum = {
         "quota": Counter({"ShowServerLimits": len(project_ids)}),
@@ -993,10 +1056,15 @@ def main() -> int:
         rows.append(("  API calls", describe_calls(baseline.calls_logged), "", ""))
         rows.append(("  of which", f"SDK import {baseline.import_seconds:.2f} s, reads {baseline.reads_wall:.2f} s "
                      f"({baseline.reads_cpu:.2f} s CPU)", "", ""))
+        rows.append(("  per server, JSON", f"{baseline.cpu / fleet * 1e6:.1f} us CPU per server, "
+                     f"{listing_bytes.bytes_total / 1e6 / max(baseline.cpu, 1e-9):.0f} MB/s of CPU", "", ""))
         rows.append(("  ecs-sim CPU meanwhile", f"{baseline.sim_cpu:.2f} s (during the --once pass: {once.sim_cpu:.2f} s)", "", ""))
         ratio = baseline.wall / once.wall if once.wall > 0 else float("inf")
         rows.append(("ecs-warden speed-up over the SDK", f"{ratio:.1f}x wall ({baseline.cpu / max(once.cpu, 1e-9):.1f}x CPU)",
                      f">= {GOAL_SDK_RATIO:g}x", verdict(ratio >= GOAL_SDK_RATIO)))
+        cpu_ratio = baseline.cpu / max(once.cpu, 1e-9)
+        rows.append(("  CPU ratio (issue 12)", f"{cpu_ratio:.1f}x less CPU than the SDK", f">= {GOAL_SDK_CPU_RATIO:g}x",
+                     verdict(cpu_ratio >= GOAL_SDK_CPU_RATIO)))
         rows.append(SEPARATOR)
     rows.append(("Run mode: start-up to READY=1", f"{ready_ms:.0f} ms (exec to sd_notify)", "", ""))
     rows.append(("  first passes (concurrent)", f"all done {first_done:.1f} s after exec", "", ""))
@@ -1096,6 +1164,8 @@ def main() -> int:
             "ready_ms": ready_ms, "first_passes": first_durations, "idle": idle.__dict__,
             "scrape_rest": scrapes.__dict__, "scrape_busy": busy.__dict__, "memory_run": memory_run,
             "precision": [b.__dict__ for b in precision], "errors": errors, "seconds": total_seconds,
+            "listing": listing_bytes.__dict__, "cpu_us_per_server": once.cpu / fleet * 1e6,
+            "json_mb_per_cpu_second": listing_bytes.bytes_total / 1e6 / max(once.cpu, 1e-9), "footprint": options.footprint,
             "goals": {
                 "pass_seconds": once.wall < GOAL_PASS_SECONDS, "pass_mb": once.max_rss_mib < GOAL_PASS_MB,
                 "api_minimum": all_minimal,

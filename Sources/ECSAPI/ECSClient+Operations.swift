@@ -13,6 +13,17 @@ extension ECSClient {
     /// Nova server details, marker-paged (`GET /v2.1/{project_id}/servers/detail`), sent with the
     /// configured microversion (2.26 brings `tags`).
     public func serverDetails(_ query: ServerQuery = ServerQuery()) -> ECSPages<Server> {
+        novaServerDetailPages(query) { response in
+            let page = try decode(ServerDetailPage.self, from: response, operation: "NovaListServersDetails")
+            return (page.servers, page.hasNextLink)
+        }
+    }
+
+    /// The marker paging of Nova `servers/detail`, whatever decodes each page into servers and
+    /// whether a next page is linked.
+    func novaServerDetailPages(
+        _ query: ServerQuery, decodePage: @escaping @Sendable (APIResponse) throws -> (servers: [Server], hasNextLink: Bool)
+    ) -> ECSPages<Server> {
         let limit = configuration.pageSize
         return ECSPages { cursor in
             var items = novaQueryItems(query)
@@ -22,10 +33,10 @@ extension ECSClient {
                 APIRequest(
                     operation: "NovaListServersDetails", method: .GET, path: "\(nova)/servers/detail", query: items,
                     headers: microversionHeaders))
-            let page = try decode(ServerDetailPage.self, from: response, operation: "NovaListServersDetails")
+            let (servers, hasNextLink) = try decodePage(response)
             // The API links a next page while more servers follow (digest §2.10): no link, no page.
-            let more = page.hasNextLink && !page.servers.isEmpty
-            return (page.servers, more ? page.servers.last.map { .marker($0.id) } : nil)
+            let more = hasNextLink && !servers.isEmpty
+            return (servers, more ? servers.last.map { .marker($0.id) } : nil)
         }
     }
 

@@ -44,7 +44,8 @@ public struct ECSRequestRecord: Sendable {
 struct APIResponse: Sendable {
     var status: Int
     var headers: HTTPHeaders
-    var body: [UInt8]
+    /// The body as received (not copied out: a page of server details is megabytes).
+    var body: ByteBuffer
     var requestId: String?
 }
 
@@ -215,7 +216,7 @@ public struct ECSClient: Sendable {
         }
         let timeout = min(budget, left)
         let response: HTTPClientResponse
-        let bytes: [UInt8]
+        let bytes: ByteBuffer
         do {
             // The timeout bounds the whole exchange, the body included: an answer whose head comes
             // at once and whose body drips for ever is cut off like one that never comes.
@@ -223,7 +224,7 @@ public struct ECSClient: Sendable {
             (response, bytes) = try await Self.withDeadline(timeout, operation: request.operation) {
                 let response = try await client.execute(httpRequest, timeout: .nanoseconds(Int64(timeout.nanoseconds)))
                 let buffer = try await response.body.collect(upTo: 256 << 20)
-                return (response, Array(buffer.readableBytesView))
+                return (response, buffer)
             }
         } catch {
             let mapped = ECSClient.transportError(error, operation: request.operation, retryable: request.isRetrySafe)
@@ -234,7 +235,10 @@ public struct ECSClient: Sendable {
         record.httpStatus = status
         let requestId = response.headers.first(name: "X-Request-Id") ?? response.headers.first(name: "X-Openstack-Request-Id")
             ?? response.headers.first(name: "X-Compute-Request-Id")
-        if var error = ECSClient.classify(status: status, body: bytes, headers: response.headers, operation: request.operation) {
+        // Enough of the body to classify it: all of an error status's, and of a 2xx body what tells
+        // an error body (short) from data (longer), without copying out a page of megabytes.
+        let head = (200..<300).contains(status) ? Array(bytes.readableBytesView.prefix(ErrorBody.largestErrorBody + 1)) : Array(bytes.readableBytesView)
+        if var error = ECSClient.classify(status: status, body: head, headers: response.headers, operation: request.operation) {
             error.requestId = requestId
             if status == 401, let token { error.rejectedToken = token }
             record.errorCode = error.code
@@ -401,7 +405,7 @@ public struct ECSClient: Sendable {
     /// Decodes an answer, mapping failures to a non-retryable `malformedResponse`.
     func decode<Value: Decodable>(_ type: Value.Type, from response: APIResponse, operation: String) throws -> Value {
         do {
-            return try JSONDecoder().decode(type, from: Data(response.body))
+            return try JSONDecoder().decode(type, from: Data(response.body.readableBytesView))
         } catch {
             throw ECSError(
                 kind: .malformedResponse, httpStatus: response.status,

@@ -14,8 +14,9 @@ public struct LenientInt: Codable, Sendable, Hashable {
         let container = try decoder.singleValueContainer()
         if let value = try? container.decode(Int.self) {
             wrappedValue = value
-        } else if let value = try? container.decode(Double.self), value.rounded() == value {
-            wrappedValue = Int(value)
+        } else if let value = try? container.decode(Double.self), value.rounded() == value, let integer = Int(exactly: value) {
+            // `Int(exactly:)`, not `Int(_:)`: an integral value past Int's range (`1e20`) must not trap.
+            wrappedValue = integer
         } else if let text = try? container.decode(String.self),
             let value = Int(text.trimmingCharacters(in: .whitespaces))
         {
@@ -43,8 +44,9 @@ public struct LenientOptionalInt: Codable, Sendable, Hashable {
             wrappedValue = nil
         } else if let value = try? container.decode(Int.self) {
             wrappedValue = value
-        } else if let value = try? container.decode(Double.self), value.rounded() == value {
-            wrappedValue = Int(value)
+        } else if let value = try? container.decode(Double.self), value.rounded() == value, let integer = Int(exactly: value) {
+            // `Int(exactly:)`, not `Int(_:)`: an integral value past Int's range (`1e20`) must not trap.
+            wrappedValue = integer
         } else if let text = try? container.decode(String.self) {
             wrappedValue = Int(text.trimmingCharacters(in: .whitespaces))
         } else {
@@ -72,7 +74,7 @@ public struct BlankAsNil: Codable, Sendable, Hashable {
         } else if let text = try? container.decode(String.self) {
             wrappedValue = text.isEmpty ? nil : text
         } else if let number = try? container.decode(Double.self) {
-            wrappedValue = number.rounded() == number ? String(Int(number)) : String(number)
+            wrappedValue = LenientNumberText.render(number)
         } else if let flag = try? container.decode(Bool.self) {
             wrappedValue = String(flag)
         } else {
@@ -83,6 +85,15 @@ public struct BlankAsNil: Codable, Sendable, Hashable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(wrappedValue)
+    }
+}
+
+/// How `BlankAsNil` renders a number as text: integral values that fit in `Int` without a
+/// fraction (`4`), others as Swift prints a `Double` (`1.5`, `1e+20`).
+enum LenientNumberText {
+    static func render(_ value: Double) -> String {
+        if value.rounded() == value, let integer = Int(exactly: value) { return String(integer) }
+        return String(value)
     }
 }
 

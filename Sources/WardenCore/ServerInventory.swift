@@ -8,8 +8,13 @@ import Synchronization
 ///
 /// The schedule loop always reads afresh (its plan must see the servers as they are at the
 /// boundary) and leaves its reading here; the stuck-task loop takes a reading up to `maxAge` old,
-/// or joins one in progress. Only the servers some loop looks at are kept — those carrying the
-/// schedule tag and those the stuck rules watch — and only until they are older than `maxAge`.
+/// or joins one in progress. A reading's age counts from the end of its read: the read of a
+/// million-server fleet outlasts `maxAge`, and the loop that comes right after must still share it
+/// rather than list the fleet again. (The read's length is measured on the monotonic clock, the
+/// age on the loops' clock: the same time in the daemon, not under a test's manual clock.) Only the servers some loop looks at are kept — those carrying
+/// the schedule tag and those the stuck rules watch — and only until they are older than `maxAge`,
+/// in compact form (`CompactServer`, about a third of a `Server`'s memory), from the fast listing
+/// decoder (`ECSClient.serverListing`).
 /// Acting never uses it: the scheduler re-reads the servers just before every call.
 public final class ServerInventory: Sendable {
     /// How old a shared reading may be for a loop that accepts one.
@@ -18,7 +23,15 @@ public final class ServerInventory: Sendable {
 
     private struct Reading: Sendable {
         var readAt: Date
-        var task: Task<[Server], any Error>
+        /// How long the read took, once it has ended (nil while it runs).
+        var duration: TimeInterval?
+        var task: Task<[CompactServer], any Error>
+
+        /// In progress, or ended at most `maxAge` before `now`.
+        func isShareable(at now: Date, maxAge: TimeInterval) -> Bool {
+            guard let duration else { return true }
+            return now.timeIntervalSince(readAt) - duration <= maxAge
+        }
     }
 
     /// - Parameter maxAge: how old a shared reading may be (0 shares only reads in progress).
@@ -32,24 +45,33 @@ public final class ServerInventory: Sendable {
     public func servers(of project: WardenProject, fresh: Bool, now: Date, settings: WardenSettings) async throws -> [Server] {
         let key = Self.key(project)
         let keep = settings.listedServerFilter
-        let task: Task<[Server], any Error> = readings.withLock { readings in
+        let task: Task<[CompactServer], any Error> = readings.withLock { readings in
             // Drop what has aged out, so a quiet daemon does not hold the fleet between passes.
-            readings = readings.filter { now.timeIntervalSince($0.value.readAt) <= maxAge }
+            readings = readings.filter { $0.value.isShareable(at: now, maxAge: maxAge) }
             if !fresh, let reading = readings[key] { return reading.task }
             let client = project.client
-            let task = Task<[Server], any Error> {
-                var kept: [Server] = []
-                for try await page in client.serverDetails() { kept += page.filter(keep) }
+            let task = Task<[CompactServer], any Error> {
+                let started = ContinuousClock.now
+                var kept: [CompactServer] = []
+                var sharing = CompactServer.Sharing()
+                for try await page in client.serverListing() {
+                    for server in page where keep(server) { kept.append(CompactServer(server, sharing: &sharing)) }
+                }
+                let took = ContinuousClock.now - started
+                let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+                self.readings.withLock { readings in
+                    if readings[key]?.readAt == now { readings[key]?.duration = seconds }
+                }
                 return kept
             }
-            readings[key] = Reading(readAt: now, task: task)
+            readings[key] = Reading(readAt: now, duration: nil, task: task)
             return task
         }
         do {
             // The read runs in a task of its own (shared); a cancelled caller (shutdown past its
             // grace) cancels it rather than waiting for the listing to end.
             return try await withTaskCancellationHandler {
-                try await task.value
+                try await task.value.map(\.server)
             } onCancel: {
                 task.cancel()
             }

@@ -127,11 +127,15 @@ struct AfterListeners: Service {
 struct ShutdownBeginning: Service {
     let gate: MutationGate
     let loops: [ReconcileLoop]
+    /// Cluster mode: hands the shards over (after the calls in flight), without waiting for the
+    /// loops' passes to end.
+    var handOver: @Sendable () async -> Void = {}
 
     func run() async throws {
         try? await gracefulShutdown()
         gate.close()
         for loop in loops { loop.stopStartingPasses() }
+        await handOver()
     }
 }
 
@@ -201,7 +205,8 @@ public enum DaemonRunner {
             }
             let code = await serve(
                 runtime: runtime, configuration: configuration, token: token, configPath: configPath, logger: logger, environment: environment,
-                clusterServices: opened.services, clusterHealthy: opened.healthy, clusterProblem: opened.readinessProblem)
+                clusterServices: opened.services, clusterHealthy: opened.healthy, clusterProblem: opened.readinessProblem,
+                clusterHandOver: opened.handOver)
             await runtime.shutdown()
             return code
         }
@@ -223,6 +228,7 @@ public enum DaemonRunner {
         runtime: WardenRuntime, configuration: DaemonConfiguration, token: String?, configPath: String?, logger: Logger,
         environment: [String: String], extraServices: [any Service] = [], clusterServices: [(name: String, service: any Service)] = [],
         clusterHealthy: @escaping @Sendable () -> Bool = { true }, clusterProblem: @escaping @Sendable () -> String? = { nil },
+        clusterHandOver: @escaping @Sendable () async -> Void = {},
         onListening: (@Sendable (String, String) -> Void)? = nil, errorPrefix: String = "ecs-warden"
     ) async -> Int32 {
         // An extra service that returns ends the whole daemon gracefully (the demo's --duration).
@@ -293,7 +299,7 @@ public enum DaemonRunner {
         services += runtime.loops.map { lasting("loop \($0.name)", AfterListeners(service: $0, gate: listeners)) }
         services += extraServices.map { .init(service: AfterListeners(service: $0, gate: listeners), successTerminationBehavior: .gracefullyShutdownGroup) }
         services.append(lasting("systemd notifier", notifier))
-        services.append(.init(service: ShutdownBeginning(gate: runtime.context.mutationGate, loops: runtime.loops)))
+        services.append(.init(service: ShutdownBeginning(gate: runtime.context.mutationGate, loops: runtime.loops, handOver: clusterHandOver)))
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = shutdownGrace
         groupConfiguration.maximumCancellationDuration = cancellationGrace

@@ -23,6 +23,8 @@ struct OpenedState: Sendable {
     var attach: @Sendable (WardenRuntime) async -> Void = { _ in }
     /// Cluster mode: false once the node has not renewed its leases for long (gates the watchdog).
     var healthy: @Sendable () -> Bool = { true }
+    /// Cluster mode: hands every shard over as soon as shutdown begins.
+    var handOver: @Sendable () async -> Void = {}
     /// Cluster mode: why the node is not ready (`/readyz`), or nil.
     var readinessProblem: @Sendable () -> String? = { nil }
 }
@@ -83,6 +85,7 @@ enum StateBackendSession {
                 let patience = max(Duration.seconds(60), .milliseconds(Int64(cluster.leaseTTL * 4000)))
                 opened.healthy = { coordinator.renewedRecently(within: patience) }
                 opened.readinessProblem = { coordinator.readinessProblem() }
+                opened.handOver = { await coordinator.handOver() }
                 opened.attach = { runtime in
                     runtimeBox.withLock { $0 = runtime }
                     // Pauses made through any node hold for every node, also one started later.

@@ -39,7 +39,16 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
     struct Held {
         var epoch: Int64
         var deadline: ContinuousClock.Instant
-        var inFlight: [UUID: AsyncStream<Void>.Continuation] = [:]
+        /// Work running on the shard (`whileOwned`), told when the shard is lost; calls are waited
+        /// for before a voluntary release or a handover.
+        var inFlight: [UUID: Work] = [:]
+
+        var callsInFlight: Bool { inFlight.values.contains(where: \.isCall) }
+    }
+
+    struct Work {
+        var lost: AsyncStream<Void>.Continuation
+        var isCall: Bool
     }
 
     struct State {
@@ -129,12 +138,12 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         }
     }
 
-    public func whileOwned<T: Sendable>(_ shard: ShardID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    public func whileOwned<T: Sendable>(_ shard: ShardID, isCall: Bool, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let id = UUID()
         let (lost, continuation) = AsyncStream<Void>.makeStream()
         let registered = state.withLock { state -> Bool in
-            guard state.held[shard].map({ $0.deadline > .now }) == true else { return false }
-            state.held[shard]?.inFlight[id] = continuation
+            guard !state.leaving, state.held[shard].map({ $0.deadline > .now }) == true else { return false }
+            state.held[shard]?.inFlight[id] = Work(lost: continuation, isCall: isCall)
             return true
         }
         guard registered else { throw ShardError.lost(shard) }
@@ -175,7 +184,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
                 }
                 group.cancelAll()
             }
-            await leave()
+            await handOver()
         } onGracefulShutdown: {
             self.trigger.shutDown()
         }
@@ -183,6 +192,8 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
 
     /// One round: renew (and heartbeat), then claim up to the fair share or release the surplus.
     func round() async {
+        // Leaving: nothing is renewed or claimed any more.
+        guard !state.withLock({ $0.leaving }) else { return }
         let configured = shards()
         let names = configured.map(\.rawValue)
         let started = ContinuousClock.now
@@ -222,7 +233,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
             } else if count > target {
                 let surplus = state.withLock { state in
                     LeasePlanner.toRelease(owned: Array(state.held.keys).filter { !stale.contains($0) }, target: target) { shard in
-                        state.held[shard]?.inFlight.isEmpty == true && self.releasable(shard)
+                        state.held[shard]?.callsInFlight == false && self.releasable(shard)
                     }
                 }
                 if !surplus.isEmpty { try await release(surplus, reason: "released") }
@@ -249,7 +260,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
                     state.held[shard]?.deadline = startedAt + settings.trustWindow
                 } else {
                     lost.append(shard)
-                    held.inFlight.values.forEach { $0.finish() }
+                    held.inFlight.values.forEach { $0.lost.finish() }
                     state.held[shard] = nil
                 }
             }
@@ -263,7 +274,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
             let now = ContinuousClock.now
             let gone = state.held.filter { $0.value.deadline <= now }
             for (shard, held) in gone {
-                held.inFlight.values.forEach { $0.finish() }
+                held.inFlight.values.forEach { $0.lost.finish() }
                 state.held[shard] = nil
             }
             return gone.keys.sorted()
@@ -279,7 +290,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
     func release(_ shards: [ShardID], reason: String) async throws {
         state.withLock { state in
             for shard in shards {
-                state.held[shard]?.inFlight.values.forEach { $0.finish() }
+                state.held[shard]?.inFlight.values.forEach { $0.lost.finish() }
                 state.held[shard] = nil
             }
         }
@@ -292,12 +303,25 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         }
     }
 
-    /// Leaving (SIGTERM): no new call starts, calls in flight end (the daemon's shutdown bounds
-    /// them), then every shard is handed over and the other nodes are woken.
-    func leave() async {
-        state.withLock { $0.leaving = true }
-        let waitUntil = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < waitUntil, state.withLock({ state in state.held.values.contains { !$0.inFlight.isEmpty } }) {
+    /// Leaving (SIGTERM): no new call starts, work on the shards other than calls is cancelled,
+    /// calls in flight end (bounded by their lease deadline), then every shard is handed over and
+    /// the other nodes are woken. The daemon calls it as soon as shutdown begins, not after the
+    /// loops' passes end: a long pass must not hold the shards back. Once only.
+    public func handOver() async {
+        let first = state.withLock { state -> Bool in
+            defer { state.leaving = true }
+            guard !state.leaving else { return false }
+            for shard in Array(state.held.keys) {
+                for (id, work) in state.held[shard]?.inFlight ?? [:] where !work.isCall {
+                    work.lost.finish()
+                    state.held[shard]?.inFlight[id] = nil
+                }
+            }
+            return true
+        }
+        guard first else { return }
+        let waitUntil = ContinuousClock.now + settings.trustWindow
+        while ContinuousClock.now < waitUntil, state.withLock({ state in state.held.values.contains(where: \.callsInFlight) }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
         let held = state.withLock { state -> [ShardID] in

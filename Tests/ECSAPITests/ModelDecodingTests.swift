@@ -10,16 +10,7 @@ import Testing
     }
 
     @Test func novaServerExampleAtMicroversion226() throws {
-        let json = """
-            {"servers": [{"tenant_id": "74610f3a5ad941998e91f076297ecf27", "addresses": {}, "metadata": {},
-              "OS-EXT-STS:task_state": null, "description": "zt-test", "OS-EXT-AZ:availability_zone": "az-test-01",
-              "OS-EXT-STS:power_state": 1, "id": "89c312bb-285a-4026-a237-d441908c2f9e", "locked": false,
-              "image": {"id": "1189efbf-d48b-46ad-a823-94b942e2a000", "links": []}, "created": "2018-05-11T03:21:56Z",
-              "host_status": "UP", "tags": ["warden-schedule=office", "solo"],
-              "flavor": {"links": [{"rel": "bookmark", "href": "https://None/flavors/s3.small.1"}], "id": "s3.small.1"},
-              "OS-EXT-STS:vm_state": "active", "name": "zt-test", "OS-SRV-USG:launched_at": "2018-05-11T03:22:16.701600",
-              "updated": "2018-05-11T03:22:51Z", "status": "ACTIVE", "new-field-from-the-future": {"x": 1}}]}
-            """
+        let json = novaReferenceServerPage
         let page = try decode(ServerDetailPage.self, json)
         let server = try #require(page.servers.first)
         #expect(server.status == .active)

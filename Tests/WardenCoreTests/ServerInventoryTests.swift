@@ -20,13 +20,14 @@ import Testing
             let mark = await h.logCount()
             _ = try await detector.reconcile(now: now.addingTimeInterval(5))
             #expect(await h.operations(since: mark).filter { $0 == "NovaListServersDetails" }.isEmpty)
-            // Past maxAge the stuck loop lists for itself.
+            // Past maxAge the stuck loop lists for itself. (Age counts from the end of the read, whose
+            // length is real time: a minute's margin keeps a slow machine from sharing it still.)
             let later = await h.logCount()
-            _ = try await detector.reconcile(now: now.addingTimeInterval(5 + h.context.inventory.maxAge + 1))
+            _ = try await detector.reconcile(now: now.addingTimeInterval(5 + h.context.inventory.maxAge + 60))
             #expect(await h.operations(since: later).filter { $0 == "NovaListServersDetails" }.count == 2)
             // The scheduler never takes an old reading: every pass lists.
             let again = await h.logCount()
-            _ = try await scheduler.reconcile(now: now.addingTimeInterval(5 + h.context.inventory.maxAge + 2))
+            _ = try await scheduler.reconcile(now: now.addingTimeInterval(5 + h.context.inventory.maxAge + 61))
             #expect(await h.operations(since: again).filter { $0 == "NovaListServersDetails" }.count == 2)
         }
     }
@@ -42,6 +43,35 @@ import Testing
                 of: h.context.projects[0], fresh: true, now: monday, settings: h.context.settings)
             #expect(Set(kept.map(\.id)) == [tagged, rebooting])
         }
+    }
+
+    /// A reading's age counts from the end of its read: a read that outlasts `maxAge` (a fleet of a
+    /// million servers) is still shared with the loop that comes right after it, and ages out after.
+    @Test func aLongReadIsSharedFromItsEnd() async throws {
+        let h = try await WardenHarness.start(servers: 30, settings: settings([officeHours()]), clockStart: monday, pageSize: 10)
+        do {
+            var faults = SimFaults()
+            faults.latencyMs = 400
+            await h.region.setFaults(faults)
+            let inventory = ServerInventory(maxAge: 1)
+            let project = h.context.projects[0]
+            let settings = h.context.settings
+            let started = Date()
+            _ = try await inventory.servers(of: project, fresh: true, now: monday, settings: settings)
+            let took = Date().timeIntervalSince(started)
+            #expect(took > 1.1)
+            let mark = await h.logCount()
+            // Older than maxAge counted from its start, younger counted from its end: shared.
+            _ = try await inventory.servers(of: project, fresh: false, now: monday.addingTimeInterval(took), settings: settings)
+            #expect(await h.operations(since: mark).filter { $0 == "NovaListServersDetails" }.isEmpty)
+            // Past maxAge after its end: read again.
+            _ = try await inventory.servers(of: project, fresh: false, now: monday.addingTimeInterval(took + 3), settings: settings)
+            #expect(await h.operations(since: mark).filter { $0 == "NovaListServersDetails" }.count == 3)
+        } catch {
+            await h.stop()
+            throw error
+        }
+        await h.stop()
     }
 
     /// A failed listing is not shared: the next reader lists again.

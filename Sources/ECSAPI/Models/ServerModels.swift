@@ -148,6 +148,14 @@ public struct ServerFault: Codable, Sendable, Hashable {
     public var created: String?
     public var message: String?
     public var details: String?
+
+    /// Creates a fault value.
+    public init(code: Int? = nil, created: String? = nil, message: String? = nil, details: String? = nil) {
+        self.code = code
+        self.created = created
+        self.message = message
+        self.details = details
+    }
 }
 
 /// One server as the daemon needs it, decoded from Nova `servers/detail` / `servers/{id}` and from
@@ -240,9 +248,39 @@ public struct Server: Codable, Sendable, Hashable, Identifiable {
     /// The 2D tags parsed from `tags` (`key=value` strings).
     public var tagPairs: [ServerTag] { (tags ?? []).map(ServerTag.init(novaString:)) }
 
-    /// The value of the 2D tag `key`, if the server carries it.
+    /// The value of the 2D tag `key`, if the server carries it (the first tag with that key).
+    ///
+    /// The listing loops ask this of every server of the fleet: ASCII tags (nearly all) are matched
+    /// on their bytes without building `tagPairs`; others are parsed as `tagPairs` parses them.
     public func tagValue(_ key: String) -> String? {
-        tagPairs.first { $0.key == key }?.value
+        guard let tags else { return nil }
+        var key = key
+        let keyIsASCII = key.withUTF8 { $0.allSatisfy { $0 < 0x80 } }
+        for var tag in tags {
+            let match: ServerTag?? = keyIsASCII ? Self.asciiTag(&tag, matching: key) : nil
+            switch match {
+            case .some(.some(let pair)): return pair.value
+            case .some(.none): continue
+            case .none:
+                let pair = ServerTag(novaString: tag)
+                if pair.key == key { return pair.value }
+            }
+        }
+        return nil
+    }
+
+    /// For an ASCII tag: the pair when its key is `key`, nil when it is another key; for another
+    /// tag, `.none` (compare it as a parsed pair).
+    private static func asciiTag(_ tag: inout String, matching key: String) -> ServerTag?? {
+        let keyCount = key.utf8.count
+        return tag.withUTF8 { bytes -> ServerTag?? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return .none }
+            guard bytes.count >= keyCount, bytes.count == keyCount || bytes[keyCount] == UInt8(ascii: "="),
+                bytes.prefix(keyCount).elementsEqual(key.utf8), !bytes.prefix(keyCount).contains(UInt8(ascii: "="))
+            else { return .some(nil) }
+            let value = bytes.count == keyCount ? "" : String(decoding: UnsafeBufferPointer(rebasing: bytes[(keyCount + 1)...]), as: UTF8.self)
+            return .some(ServerTag(key: key, value: value))
+        }
     }
 
     /// `updated` as a date.

@@ -124,7 +124,7 @@ public struct ActionExecutor: Sendable {
         let shard = ShardID.project(client.configuration.projectId)
         let notAfter = grant.remaining.map { ContinuousClock.now + $0 }
         do {
-            return try await context.ownership.whileOwned(shard) {
+            return try await context.ownership.whileOwned(shard, isCall: true) {
                 await self.sendOwned(
                     intentSeq: intentSeq, token: token, loop: loop, action: action, project: project, subject: subject, servers: servers, client: client,
                     fence: grant.fence, notAfter: notAfter)

@@ -61,8 +61,10 @@ public protocol ShardOwnership: Sendable {
     /// Leave for a mutating call on `shard` that needs `callTime`: nil when the lease cannot be
     /// proven for that long (the call must not start).
     func grant(_ shard: ShardID, needing callTime: Duration) -> ShardGrant?
-    /// Runs `body` while `shard` stays owned: cancelled at once when it is lost.
-    func whileOwned<T: Sendable>(_ shard: ShardID, _ body: @escaping @Sendable () async throws -> T) async throws -> T
+    /// Runs `body` while `shard` stays owned: cancelled at once when it is lost. A mutating call
+    /// (`isCall`) holds a voluntary release or a handover back until it ends; other work is
+    /// cancelled by them.
+    func whileOwned<T: Sendable>(_ shard: ShardID, isCall: Bool, _ body: @escaping @Sendable () async throws -> T) async throws -> T
     /// The longest a mutating call may take (nil: no bound). In cluster mode a third of the lease
     /// TTL, so that a renewal always leaves room for a call.
     var longestCall: Duration? { get }
@@ -72,6 +74,11 @@ public protocol ShardOwnership: Sendable {
 }
 
 extension ShardOwnership {
+    /// Runs work (not a call) on `shard` while it stays owned.
+    public func whileOwned<T: Sendable>(_ shard: ShardID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await whileOwned(shard, isCall: false, body)
+    }
+
     public var longestCall: Duration? { nil }
     public func awaitGrant(_ shard: ShardID, needing callTime: Duration) async -> ShardGrant? { grant(shard, needing: callTime) }
 }
@@ -81,7 +88,9 @@ public struct SoleOwnership: ShardOwnership {
     public init() {}
     public func owns(_ shard: ShardID) -> Bool { true }
     public func grant(_ shard: ShardID, needing callTime: Duration) -> ShardGrant? { .sole }
-    public func whileOwned<T: Sendable>(_ shard: ShardID, _ body: @escaping @Sendable () async throws -> T) async throws -> T { try await body() }
+    public func whileOwned<T: Sendable>(_ shard: ShardID, isCall: Bool, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await body()
+    }
 }
 
 /// Why a shard's work stopped or a write was refused in cluster mode.

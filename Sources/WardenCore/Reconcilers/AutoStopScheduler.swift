@@ -252,7 +252,7 @@ public final class AutoStopScheduler: Reconciler {
     /// absent from the answer.
     func reread(_ ids: Set<String>, of project: WardenProject) async throws -> [String: Server] {
         guard ids.count <= Self.oneByOneRereadLimit else {
-            return Dictionary(try await project.client.serverDetails().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            return Dictionary(try await project.client.serverListing().collect().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         }
         let answers = await boundedForEach(ids.sorted(), limit: 8) { id -> Result<Server?, any Error> in
             do {

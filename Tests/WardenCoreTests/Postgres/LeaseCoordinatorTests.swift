@@ -161,7 +161,7 @@ struct LeaseCoordinatorTests {
             let b = Self.coordinator(store, "b")
             await a.round()
             await b.round()
-            await a.leave()
+            await a.handOver()
             #expect(a.heldShards().isEmpty)
             await b.round()
             #expect(b.heldShards().count == 10)
@@ -178,6 +178,38 @@ struct LeaseCoordinatorTests {
             #expect(grant.fence?.node == "a")
             #expect((grant.remaining ?? .zero) <= .seconds(2))
             #expect(a.grant(Self.shards[0], needing: .seconds(3)) == nil, "a call longer than the lease left was allowed")
+        }
+    }
+
+    @Test func aHandOverCancelsPassWorkAtOnceAndWaitsForCallsOnly() async throws {
+        try await PostgresHarness.withStore { store in
+            let a = Self.coordinator(store, "a", ttl: .seconds(6), shards: [Self.shards[0]])
+            await a.round()
+            let shard = Self.shards[0]
+            let outcome = try await withThrowingTaskGroup(of: String?.self) { group -> String? in
+                group.addTask {
+                    do {
+                        // A long pass (not a call): it must not hold the handover back.
+                        try await a.whileOwned(shard) { try await Task.sleep(for: .seconds(30)) }
+                        return "finished"
+                    } catch let error as ShardError {
+                        return "\(error)"
+                    }
+                }
+                group.addTask {
+                    while a.heldShards().isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                    let started = ContinuousClock.now
+                    await a.handOver()
+                    #expect(ContinuousClock.now - started < .seconds(2), "the handover waited for pass work")
+                    return nil
+                }
+                var answer: String?
+                for try await value in group where value != nil { answer = value }
+                return answer
+            }
+            #expect(outcome == "\(ShardError.lost(shard))")
+            let rows = try await Self.holders(store)
+            #expect(rows[shard.rawValue]?.holder == nil, "not released: \(String(describing: rows[shard.rawValue]))")
         }
     }
 }
