@@ -116,6 +116,10 @@ GAUGES_COUNTERS = {
     "ecs_warden_loop_runs_total", "ecs_warden_loop_last_success_timestamp_seconds",
     "ecs_warden_api_requests_total",
     "ecs_warden_build_info",
+    # cluster mode (state.backend: postgres), each with a node label
+    "ecs_warden_cluster_nodes_alive", "ecs_warden_cluster_shards_total", "ecs_warden_cluster_shards_owned",
+    "ecs_warden_cluster_shards_unowned", "ecs_warden_cluster_shard_epoch", "ecs_warden_cluster_handovers_total",
+    "ecs_warden_cluster_renew_failures_total",
     "up",
 }
 HISTOGRAMS = {"ecs_warden_loop_duration_seconds", "ecs_warden_api_request_duration_seconds"}
