@@ -24,7 +24,7 @@ struct QuotaLevelRecord: StoredRecord, PersistableRecord {
 
 extension SQLiteStateStore {
     public func appendQuotaSamples(project: String, samples: [QuotaSample], at now: Date) async throws {
-        try await database.write { db in
+        try await writeObservations { db in
             for sample in samples {
                 try QuotaSampleRecord(project: project, resource: sample.resource, used: sample.used, quota: sample.limit, at: now).insert(db)
             }
@@ -47,6 +47,6 @@ extension SQLiteStateStore {
     }
 
     public func setQuotaLevel(project: String, resource: String, level: String) async throws {
-        try await database.write { db in try QuotaLevelRecord(project: project, resource: resource, level: level).upsert(db) }
+        try await writeObservations { db in try QuotaLevelRecord(project: project, resource: resource, level: level).upsert(db) }
     }
 }
