@@ -428,4 +428,24 @@ import Testing
         let onDisk = try SQLiteStateStore.open(directory: directory)
         #expect(try await onDisk.database.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
     }
+
+    /// Observations (quota samples and levels, first-seen times, sale states) commit without their own
+    /// sync; the connection is FULL again afterwards, also when the write fails, so an intent written
+    /// next is synced.
+    @Test func observationWritesLeaveTheConnectionSynchronous() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-sync-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStateStore.open(directory: directory)
+        let now = Date(timeIntervalSince1970: 1_795_400_000)
+        try await store.appendQuotaSamples(project: "p", samples: [QuotaSample(resource: "instances", used: 1, limit: 10)], at: now)
+        try await store.setQuotaLevel(project: "p", resource: "instances", level: "warning")
+        _ = try await store.firstSeen(project: "p", states: [ServerStateSighting(serverId: "s", status: "ACTIVE", taskState: nil)], now: now)
+        #expect(try await store.database.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
+        await #expect(throws: (any Error).self) {
+            try await store.writeObservations { db in try db.execute(sql: "INSERT INTO no_such_table VALUES (1)") }
+        }
+        #expect(try await store.database.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
+        #expect(try await store.quotaHistory(project: "p", resource: "instances", since: now).map(\.used) == [1])
+        #expect(try await store.quotaLevels(project: "p") == ["instances": "warning"])
+    }
 }

@@ -24,7 +24,7 @@ struct QuotaLevelRecord: StoredRecord, PersistableRecord {
 
 extension SQLiteStateStore {
     public func appendQuotaSamples(project: String, samples: [QuotaSample], at now: Date) async throws {
-        try await database.write { db in
+        try await writeObservations { db in
             for sample in samples {
                 try QuotaSampleRecord(project: project, resource: sample.resource, used: sample.used, quota: sample.limit, at: now).insert(db)
             }
@@ -32,10 +32,17 @@ extension SQLiteStateStore {
     }
 
     public func quotaHistory(project: String, resource: String, since: Date) async throws -> [QuotaReading] {
+        // Read for every resource of every project on each quota pass: one cached statement, rows read
+        // in place (no query building, no record decoding).
         try await fetch { db in
-            try QuotaSampleRecord
-                .filter(Column("project") == project && Column("resource") == resource && Column("at") >= since.timeIntervalSince1970)
-                .order(Column("at")).fetchAll(db).map { QuotaReading(at: $0.at, used: $0.used) }
+            let statement = try db.cachedStatement(sql: "SELECT at, used FROM quota_history WHERE project = ? AND resource = ? AND at >= ? ORDER BY at")
+            let rows = try Row.fetchCursor(statement, arguments: [project, resource, since.timeIntervalSince1970])
+            var readings: [QuotaReading] = []
+            while let row = try rows.next() {
+                let at = try row.decode(Double.self, atIndex: 0)
+                readings.append(QuotaReading(at: Date(timeIntervalSince1970: at), used: try row.decode(Int.self, atIndex: 1)))
+            }
+            return readings
         }
     }
 
@@ -47,6 +54,6 @@ extension SQLiteStateStore {
     }
 
     public func setQuotaLevel(project: String, resource: String, level: String) async throws {
-        try await database.write { db in try QuotaLevelRecord(project: project, resource: resource, level: level).upsert(db) }
+        try await writeObservations { db in try QuotaLevelRecord(project: project, resource: resource, level: level).upsert(db) }
     }
 }

@@ -39,7 +39,7 @@ extension SQLiteStateStore {
     }
 
     public func recordSaleStates(region: String, states: [SaleKey: String], at now: Date) async throws -> [SaleTransition] {
-        try await database.write { db in
+        try await writeObservations { db in
             var known: [SaleKey: String] = [:]
             for record in try SaleStateRecord.filter(Column("region") == region).fetchAll(db) {
                 known[SaleKey(az: record.az, flavor: record.flavor)] = record.state

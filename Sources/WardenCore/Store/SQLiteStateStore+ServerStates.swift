@@ -15,7 +15,7 @@ struct FirstSeenRecord: StoredRecord, PersistableRecord {
 
 extension SQLiteStateStore {
     public func firstSeen(project: String, states: [ServerStateSighting], now: Date) async throws -> [String: Date] {
-        try await database.write { db in
+        try await writeObservations { db in
             var existing: [String: FirstSeenRecord] = [:]
             for record in try FirstSeenRecord.filter(Column("project") == project).fetchAll(db) { existing[record.serverId] = record }
             var result: [String: Date] = [:]

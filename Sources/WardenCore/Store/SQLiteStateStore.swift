@@ -41,6 +41,28 @@ public final class SQLiteStateStore: StateStore {
         return try prepare(database, path: path, retention: retention)
     }
 
+    /// A write of observations only — quota samples and levels, first-seen times, sale states —
+    /// committed without its own sync (`synchronous = NORMAL` for this transaction, then FULL again
+    /// on the same connection). WAL keeps it consistent; a power cut can lose the last such commits,
+    /// which the next pass observes again. Never for the journal, jobs, snoozes or boundary marks: the
+    /// next FULL commit syncs the WAL, and with it every commit before it.
+    func writeObservations<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await database.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            let result = Result<T, any Error> {
+                var value: T?
+                try db.inTransaction(.immediate) {
+                    value = try updates(db)
+                    return .commit
+                }
+                guard let value else { throw DatabaseError(resultCode: .SQLITE_ERROR, message: "the observation write returned nothing") }
+                return value
+            }
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            return try result.get()
+        }
+    }
+
     /// Only a missing file means "new". An empty file was not written by ecs-warden (it writes its
     /// schema at once): taking it as a new database would hide a lost journal.
     static func checkExistingFile(_ path: String) throws {
