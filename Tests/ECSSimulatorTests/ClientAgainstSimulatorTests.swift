@@ -376,7 +376,7 @@ func expectError(_ call: () async throws -> Void) async -> ECSError? {
 @Suite struct ClientAgainstSimulatorFaultTests {
     @Test func throttlingIsRetriedInBothModes() async throws {
         // Waits long enough for a 4/s bucket to refill: the production backoff shape, scaled.
-        let patient = RetryPolicy(maxAttempts: 10, baseDelay: .milliseconds(100), maxDelay: .milliseconds(400))
+        let patient = RetryPolicy(maxAttempts: 20, baseDelay: .milliseconds(100), maxDelay: .milliseconds(400))
         for mode in ["429", "202"] {
             try await SimHarness.with(servers: 1, retry: patient) { sim in
                 var faults = SimFaults()
@@ -384,7 +384,13 @@ func expectError(_ call: () async throws -> Void) async -> ECSError? {
                 faults.throttleBurst = 1
                 faults.throttleMode = mode
                 await sim.region.setFaults(faults)
-                for _ in 0..<5 { _ = try await sim.client.limits() }
+                // At once, so the bucket (burst 1) is exceeded however slowly this machine runs
+                // (one after the other, a loaded machine could let it refill between calls).
+                let client = sim.client
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<5 { group.addTask { _ = try await client.limits() } }
+                    try await group.waitForAll()
+                }
                 let statuses = await sim.region.requests().map(\.status)
                 #expect(statuses.filter { $0 == 200 }.count == 5)
                 #expect(statuses.contains(mode == "429" ? 429 : 202), "mode \(mode): \(statuses)")
