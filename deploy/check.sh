@@ -117,7 +117,7 @@ GAUGES_COUNTERS = {
     "ecs_warden_api_requests_total",
     "ecs_warden_build_info",
     # cluster mode (state.backend: postgres), each with a node label
-    "ecs_warden_cluster_nodes_alive", "ecs_warden_cluster_shards_total", "ecs_warden_cluster_shards_owned",
+    "ecs_warden_cluster_nodes_alive", "ecs_warden_cluster_shards_configured", "ecs_warden_cluster_shards_owned",
     "ecs_warden_cluster_shards_unowned", "ecs_warden_cluster_shard_epoch", "ecs_warden_cluster_handovers_total",
     "ecs_warden_cluster_renew_failures_total",
     "up",

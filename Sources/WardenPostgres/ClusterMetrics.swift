@@ -47,7 +47,7 @@ public final class ClusterMetrics: Sendable {
     func alive(_ nodes: Int, unowned: Int, total: Int) {
         gauge("ecs_warden_cluster_nodes_alive", "Nodes whose heartbeat is younger than the lease TTL.").set(to: Double(nodes))
         gauge("ecs_warden_cluster_shards_unowned", "Configured shards without a live lease (nobody works on them).").set(to: Double(unowned))
-        gauge("ecs_warden_cluster_shards_total", "Shards of the configuration (projects and regions).").set(to: Double(total))
+        gauge("ecs_warden_cluster_shards_configured", "Shards of the configuration (projects and regions).").set(to: Double(total))
     }
 
     func owned(_ held: [ShardID: Int64]) {

@@ -198,7 +198,8 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         let names = configured.map(\.rawValue)
         let started = ContinuousClock.now
         do {
-            let renewal = try await withTimeout(settings.renewInterval) { try await self.statements.renew(configured: names) }
+            let held = state.withLock { $0.held.keys.map(\.rawValue) }
+            let renewal = try await withTimeout(settings.renewInterval) { try await self.statements.renew(configured: names, held: held) }
             let lost = apply(renewal, startedAt: started)
             for shard in lost { metrics.handover("lost") }
             if !lost.isEmpty {

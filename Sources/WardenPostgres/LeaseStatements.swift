@@ -21,9 +21,12 @@ struct LeaseStatements: Sendable {
         var unowned: Int
     }
 
-    /// The heartbeat and the renewal of every lease this node holds, in one statement whatever the
-    /// shard count. A lease that expired is not renewed (it is claimed again under a new epoch).
-    func renew(configured: [String]) async throws -> Renewal {
+    /// The heartbeat and the renewal of every lease this process holds, in one statement whatever
+    /// the shard count. A lease that expired is not renewed (it is claimed again under a new
+    /// epoch), nor one held under this node's name that this process does not hold: a previous
+    /// process of the same node, killed and restarted within the TTL, left it — it expires and is
+    /// claimed again under a new epoch, so nobody renews a lease nobody works on.
+    func renew(configured: [String], held: [String]) async throws -> Renewal {
         let rows = try await client.query(
             """
             WITH beat AS (
@@ -32,7 +35,7 @@ struct LeaseStatements: Sendable {
                 RETURNING name
             ), renewed AS (
                 UPDATE shard_leases SET expires_at = now() + make_interval(secs => \(ttlSeconds))
-                WHERE holder = \(node) AND expires_at > now()
+                WHERE holder = \(node) AND expires_at > now() AND shard = ANY(\(held))
                 RETURNING shard, epoch
             )
             SELECT NULL::text, NULL::bigint,

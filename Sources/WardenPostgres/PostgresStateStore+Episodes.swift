@@ -4,7 +4,7 @@ import WardenCore
 
 extension PostgresStateStore {
     public func beginEpisode(_ key: String, loop: String, at now: Date) async throws -> Bool {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await !connection.rows(
                 """
                 INSERT INTO reported_episodes (key, loop, since) VALUES (\(key), \(loop), \(now.timeIntervalSince1970))
@@ -15,7 +15,7 @@ extension PostgresStateStore {
     }
 
     public func endEpisodes(loop: String, prefix: String, keeping current: Set<String>) async throws -> [String] {
-        try await withTransaction { connection in
+        try await withTransaction { [self] connection in
             // starts_with compares code points, whatever the database's collation.
             let keys = try await connection.rows(
                 "SELECT key FROM reported_episodes WHERE loop = \(loop) AND starts_with(key, \(prefix)) FOR UPDATE", logger: logger
@@ -27,7 +27,7 @@ extension PostgresStateStore {
     }
 
     public func endEpisode(_ key: String) async throws -> Bool {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await !connection.rows("DELETE FROM reported_episodes WHERE key = \(key) RETURNING key", logger: logger).isEmpty
         }
     }

@@ -4,7 +4,7 @@ import WardenCore
 
 extension PostgresStateStore {
     public func watch(_ job: WatchedJob) async throws {
-        try await withConnection { connection in try await insertWatchedJob(job, on: connection) }
+        try await withConnection { [self] connection in try await insertWatchedJob(job, on: connection) }
     }
 
     /// Starts following a job unless it is followed already (the first registration stays).
@@ -19,7 +19,7 @@ extension PostgresStateStore {
     }
 
     public func openJobs() async throws -> [WatchedJob] {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await connection.rows(
                 """
                 SELECT project, job_id, job_type, source, registered_at, intent_seq, status, closed_at, began_at FROM watched_jobs
@@ -35,7 +35,7 @@ extension PostgresStateStore {
     }
 
     public func updateJob(project: String, jobId: String, status: String, jobType: String?, closedAt: Date?, beganAt: Date?) async throws {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await updateJob(project: project, jobId: jobId, status: status, jobType: jobType, closedAt: closedAt, beganAt: beganAt, on: connection)
         }
     }

@@ -46,8 +46,8 @@ extension PostgresStateStore {
 
     /// Writes journal entries and whatever goes with them in one transaction, fenced by `fence`;
     /// an unfenced write of one statement needs no transaction of its own.
-    func journalWrite<T: Sendable>(fence: ShardFence?, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await withTransaction { connection in
+    func journalWrite<T: Sendable>(fence: ShardFence?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await withTransaction { [self] connection in
             try await checkFence(fence, on: connection)
             return try await body(connection)
         }
@@ -55,13 +55,13 @@ extension PostgresStateStore {
 
     public func append(_ entry: JournalEntry) async throws -> Int64 {
         if entry.fence == nil {
-            return try await withConnection { connection in try await insert(entry, on: connection) }
+            return try await withConnection { [self] connection in try await insert(entry, on: connection) }
         }
-        return try await journalWrite(fence: entry.fence) { connection in try await insert(entry, on: connection) }
+        return try await journalWrite(fence: entry.fence) { [self] connection in try await insert(entry, on: connection) }
     }
 
     public func recordAccepted(_ outcome: JournalEntry, watch job: WatchedJob) async throws -> Int64 {
-        try await journalWrite(fence: outcome.fence) { connection in
+        try await journalWrite(fence: outcome.fence) { [self] connection in
             try await insertWatchedJob(job, on: connection)
             return try await insert(outcome, on: connection)
         }
@@ -70,7 +70,7 @@ extension PostgresStateStore {
     public func recordJobEnd(
         project: String, jobId: String, status: String, jobType: String?, closedAt: Date, beganAt: Date?, serverOutcomes: [ServerOutcome], outcome: JournalEntry
     ) async throws {
-        try await journalWrite(fence: outcome.fence) { connection in
+        try await journalWrite(fence: outcome.fence) { [self] connection in
             try await updateJob(project: project, jobId: jobId, status: status, jobType: jobType, closedAt: closedAt, beganAt: beganAt, on: connection)
             for server in serverOutcomes { try await upsert(server, on: connection) }
             _ = try await insert(outcome, on: connection)
@@ -79,7 +79,7 @@ extension PostgresStateStore {
 
     public func recordServerOutcomes(_ outcomes: [ServerOutcome]) async throws {
         guard !outcomes.isEmpty else { return }
-        try await withTransaction { connection in
+        try await withTransaction { [self] connection in
             for outcome in outcomes { try await upsert(outcome, on: connection) }
         }
     }
@@ -100,7 +100,7 @@ extension PostgresStateStore {
 
     /// Journal entries of a query selecting `journalColumns`.
     func journalEntries(_ query: PostgresQuery) async throws -> [JournalEntry] {
-        try await withConnection { connection in try await connection.rows(query, logger: logger).map(Self.journalEntry) }
+        try await withConnection { [self] connection in try await connection.rows(query, logger: logger).map(Self.journalEntry) }
     }
 
     /// A journal row as an entry; a kind or result outside its closed set is an error.
@@ -155,13 +155,13 @@ extension PostgresStateStore {
     }
 
     public func lastSequence() async throws -> Int64 {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await connection.rows("SELECT COALESCE(MAX(seq), 0) AS last FROM journal", logger: logger).first?.value("last", as: Int64.self) ?? 0
         }
     }
 
     public func calls(loop: String, since: Date) async throws -> [RecordedCall] {
-        try await withTransaction { connection in
+        try await withTransaction { [self] connection in
             // One snapshot for the three reads.
             try await connection.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             let intents = try await connection.rows(

@@ -122,7 +122,7 @@ extension PostgresStateStore {
     func migrate() async throws {
         let known = Self.migrations
         let location = location
-        try await withTransaction { connection in
+        try await withTransaction { [self] connection in
             try await connection.run("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
             try await connection.run(
                 PostgresQuery(

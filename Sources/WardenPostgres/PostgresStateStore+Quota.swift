@@ -5,7 +5,7 @@ import WardenCore
 extension PostgresStateStore {
     public func appendQuotaSamples(project: String, samples: [QuotaSample], at now: Date) async throws {
         guard !samples.isEmpty else { return }
-        try await withTransaction { connection in
+        try await withTransaction { [self] connection in
             for sample in samples {
                 try await connection.run(
                     """
@@ -17,7 +17,7 @@ extension PostgresStateStore {
     }
 
     public func quotaHistory(project: String, resource: String, since: Date) async throws -> [QuotaReading] {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await connection.rows(
                 """
                 SELECT at, used FROM quota_history
@@ -28,7 +28,7 @@ extension PostgresStateStore {
     }
 
     public func quotaLevels(project: String) async throws -> [String: String] {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             var levels: [String: String] = [:]
             for row in try await connection.rows("SELECT resource, level FROM quota_levels WHERE project = \(project)", logger: logger) {
                 levels[try row.value("resource")] = try row.value("level", as: String.self)
@@ -38,7 +38,7 @@ extension PostgresStateStore {
     }
 
     public func setQuotaLevel(project: String, resource: String, level: String) async throws {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await connection.run(
                 """
                 INSERT INTO quota_levels (project, resource, level) VALUES (\(project), \(resource), \(level))

@@ -13,7 +13,7 @@ extension PostgresStateStore {
         let quotaCutoff = now.timeIntervalSince1970 - retention.quotaHistoryDays * 86_400
         let transitionCutoff = now.timeIntervalSince1970 - retention.transitionDays * 86_400
         let maxEntries = Int64(retention.journalMaxEntries)
-        try await withTransaction { connection in
+        try await withTransaction { [self] connection in
             try await connection.run(
                 """
                 DELETE FROM journal WHERE (at < \(journalCutoff) OR seq <= (SELECT COALESCE(MAX(seq), 0) FROM journal) - \(maxEntries))

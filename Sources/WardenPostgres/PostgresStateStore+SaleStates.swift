@@ -4,7 +4,7 @@ import WardenCore
 
 extension PostgresStateStore {
     public func saleStates(region: String) async throws -> [SaleKey: SaleStateSince] {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             var states: [SaleKey: SaleStateSince] = [:]
             for row in try await connection.rows("SELECT az, flavor, state, since FROM sale_states WHERE region = \(region)", logger: logger) {
                 states[SaleKey(az: try row.value("az"), flavor: try row.value("flavor"))] = SaleStateSince(state: try row.value("state"), since: try row.date("since"))
@@ -14,7 +14,7 @@ extension PostgresStateStore {
     }
 
     public func recordSaleStates(region: String, states: [SaleKey: String], at now: Date) async throws -> [SaleTransition] {
-        try await withTransaction { connection in
+        try await withTransaction { [self] connection in
             var known: [SaleKey: String] = [:]
             for row in try await connection.rows("SELECT az, flavor, state FROM sale_states WHERE region = \(region) FOR UPDATE", logger: logger) {
                 known[SaleKey(az: try row.value("az"), flavor: try row.value("flavor"))] = try row.value("state", as: String.self)
@@ -47,7 +47,7 @@ extension PostgresStateStore {
     }
 
     public func saleTransitions(region: String?, since: Date?, limit: Int) async throws -> [SaleTransition] {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await connection.rows(
                 """
                 SELECT region, az, flavor, from_state, to_state, at FROM sale_transitions

@@ -4,7 +4,7 @@ import WardenCore
 
 extension PostgresStateStore {
     public func scheduledStopSuccesses(project: String) async throws -> [String: Date] {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             var latest: [String: Date] = [:]
             for row in try await connection.rows(
                 """
@@ -19,7 +19,7 @@ extension PostgresStateStore {
     }
 
     public func openSavingsWindows(project: String) async throws -> [SavingsWindow] {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await connection.rows(
                 """
                 SELECT id, project, server_id, schedule, flavor, vcpus, ram_mb, opened_at, closed_at, counted_until FROM savings_windows
@@ -38,7 +38,7 @@ extension PostgresStateStore {
     }
 
     public func openSavingsWindow(_ window: SavingsWindow) async throws -> SavingsWindow {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             let rows = try await connection.rows(
                 """
                 INSERT INTO savings_windows (project, server_id, schedule, flavor, vcpus, ram_mb, opened_at, closed_at, counted_until)
@@ -53,20 +53,20 @@ extension PostgresStateStore {
     }
 
     public func closeSavingsWindow(id: Int64, at: Date) async throws {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await connection.run(
                 "UPDATE savings_windows SET closed_at = \(at.timeIntervalSince1970) WHERE id = \(id) AND closed_at IS NULL", logger: logger)
         }
     }
 
     public func markSavingsCounted(id: Int64, until: Date) async throws {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await connection.run("UPDATE savings_windows SET counted_until = \(until.timeIntervalSince1970) WHERE id = \(id)", logger: logger)
         }
     }
 
     public func latestSavingsWindowStart(project: String) async throws -> [String: Date] {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             var latest: [String: Date] = [:]
             for row in try await connection.rows(
                 "SELECT server_id, MAX(opened_at) AS opened FROM savings_windows WHERE project = \(project) GROUP BY server_id", logger: logger)
@@ -80,7 +80,7 @@ extension PostgresStateStore {
     public func savings(since: Date, until: Date) async throws -> [SavingsTotal] {
         let from = since.timeIntervalSince1970
         let to = until.timeIntervalSince1970
-        return try await withConnection { connection in
+        return try await withConnection { [self] connection in
             // The overlap of each window with [since, until]; an open window runs to `until`.
             try await connection.rows(
                 """

@@ -14,7 +14,7 @@ extension PostgresStateStore {
         let ids = sightings.map(\.serverId)
         let statuses = sightings.map(\.status)
         let tasks = sightings.map { $0.taskState ?? "" }
-        return try await withTransaction { connection in
+        return try await withTransaction { [self] connection in
             var result: [String: Date] = [:]
             if !ids.isEmpty {
                 // Every sub-statement sees the snapshot from before the upsert: the rows it left

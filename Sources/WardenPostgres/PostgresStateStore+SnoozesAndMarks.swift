@@ -4,7 +4,7 @@ import WardenCore
 
 extension PostgresStateStore {
     public func snooze(_ snooze: Snooze) async throws {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await connection.run(
                 """
                 INSERT INTO snoozes (project, server_id, until, reason)
@@ -15,7 +15,7 @@ extension PostgresStateStore {
     }
 
     public func unsnooze(project: String, serverId: String) async throws -> Bool {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await !connection.rows(
                 "DELETE FROM snoozes WHERE project = \(project) AND server_id = \(serverId) RETURNING server_id", logger: logger
             ).isEmpty
@@ -23,7 +23,7 @@ extension PostgresStateStore {
     }
 
     public func activeSnoozes(at now: Date) async throws -> [Snooze] {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             // Code-point order, as SQLite's: the same list whatever the database's collation.
             try await connection.rows(
                 """
@@ -37,7 +37,7 @@ extension PostgresStateStore {
     }
 
     public func lastHandledBoundary(schedule: String, project: String) async throws -> Date? {
-        try await withConnection { connection in
+        try await withConnection { [self] connection in
             try await connection.rows(
                 "SELECT boundary FROM schedule_marks WHERE schedule = \(schedule) AND project = \(project)", logger: logger
             ).first?.date("boundary")
@@ -46,7 +46,7 @@ extension PostgresStateStore {
 
     /// Fenced like a journal write: a deposed node cannot mark a boundary handled for the new owner.
     public func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws {
-        try await journalWrite(fence: fence) { connection in
+        try await journalWrite(fence: fence) { [self] connection in
             try await connection.run(
                 """
                 INSERT INTO schedule_marks (schedule, project, boundary) VALUES (\(schedule), \(project), \(boundary.timeIntervalSince1970))

@@ -49,21 +49,27 @@ public final class PostgresStateStore: StateStore {
     /// The database URL without its password.
     public let location: String
     public let retention: RetentionPolicy
+    /// The longest a call may wait for a connection and its answer before it fails with
+    /// `PostgresStoreError` (`isTimeout`). postgres-nio's pool retries an unreachable server for
+    /// about a minute before failing a request; a loop must learn sooner.
+    public let operationTimeout: Duration
     let logger: Logger
 
-    private init(client: PostgresClient, location: String, retention: RetentionPolicy, logger: Logger) {
+    private init(client: PostgresClient, location: String, retention: RetentionPolicy, operationTimeout: Duration, logger: Logger) {
         self.client = client
         self.location = location
         self.retention = retention
+        self.operationTimeout = operationTimeout
         self.logger = logger
     }
 
     /// Opens the store on a client whose `run()` is running: refuses a newer schema and applies
     /// the migrations this version knows (once, even when several replicas start together).
     public static func open(
-        client: PostgresClient, location: String, retention: RetentionPolicy = RetentionPolicy(), logger: Logger
+        client: PostgresClient, location: String, retention: RetentionPolicy = RetentionPolicy(), operationTimeout: Duration = .seconds(10),
+        logger: Logger
     ) async throws -> PostgresStateStore {
-        let store = PostgresStateStore(client: client, location: location, retention: retention, logger: logger)
+        let store = PostgresStateStore(client: client, location: location, retention: retention, operationTimeout: operationTimeout, logger: logger)
         try await store.migrate()
         return store
     }
@@ -77,39 +83,60 @@ public final class PostgresStateStore: StateStore {
     /// Runs a client for `url`, opens the store on it, runs `body` with the store, then stops the
     /// client (tools, tests and one-shot commands; the daemon runs the client in its own group).
     public static func withStore<T: Sendable>(
-        url: PostgresURL, verifyCertificates: Bool = true, retention: RetentionPolicy = RetentionPolicy(), logger: Logger,
-        _ body: @Sendable (PostgresStateStore) async throws -> T
+        url: PostgresURL, verifyCertificates: Bool = true, retention: RetentionPolicy = RetentionPolicy(), operationTimeout: Duration = .seconds(10),
+        logger: Logger, _ body: @Sendable (PostgresStateStore) async throws -> T
     ) async throws -> T {
         let client = try makeClient(url: url, verifyCertificates: verifyCertificates, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            let store = try await open(client: client, location: url.redacted, retention: retention, logger: logger)
+            let store = try await open(client: client, location: url.redacted, retention: retention, operationTimeout: operationTimeout, logger: logger)
             return try await body(store)
         }
     }
 
     // MARK: Running queries
 
-    /// Runs `body` on a pooled connection; postgres-nio's errors become the store's.
-    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        do {
-            return try await client.withConnection { connection in try await body(connection) }
-        } catch {
-            throw PostgresStoreError.wrap(error, location: location)
+    /// Runs `body` on a pooled connection, within `operationTimeout`; postgres-nio's errors become the store's.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await bounded { [client] in try await client.withConnection { connection in try await body(connection) } }
+    }
+
+    /// Runs `body` in one transaction (rolled back when it throws), within `operationTimeout`;
+    /// the error `body` threw is the one the caller sees (a fence stays `ShardError.fenced`).
+    func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await bounded { [client, logger] in
+            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         }
     }
 
-    /// Runs `body` in one transaction (rolled back when it throws); the error `body` threw is the
-    /// one the caller sees (a fence stays `ShardError.fenced`).
-    func withTransaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// Runs `operation`, failing it after `operationTimeout`: the wait for a connection is
+    /// cancelled then (a query already sent is answered first; the server ends a transaction
+    /// left idle, see `PostgresURL.clientConfiguration`). A write that timed out may still have
+    /// committed: to the journal's rules that is an intent without an outcome, never a lost call.
+    private func bounded<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = operationTimeout
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            return try await withThrowingTaskGroup(of: T.self) { group in
+                group.addTask { try await operation() }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw OperationTimedOut()
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next() else { throw OperationTimedOut() }
+                return first
+            }
+        } catch is OperationTimedOut {
+            throw PostgresStoreError.timedOut(location: location, after: timeout)
         } catch {
             throw PostgresStoreError.wrap(error, location: location)
         }
     }
 }
+
+/// The timer of `bounded` went off first.
+private struct OperationTimedOut: Error {}
 
 extension PostgresConnection {
     /// The rows of `query`, read to the end.

@@ -11,6 +11,7 @@ public struct PostgresStoreError: Error, CustomStringConvertible, Equatable {
         case invalidURL
         case server(sqlState: String?)
         case connection
+        case timedOut
     }
 
     private let code: Code
@@ -31,12 +32,21 @@ public struct PostgresStoreError: Error, CustomStringConvertible, Equatable {
     /// True for a URL that cannot be used (fix the configuration; retrying will not help).
     public var isInvalidURL: Bool { code == .invalidURL }
 
+    /// True when the server did not answer within the store's operation timeout (down,
+    /// unreachable, or every connection busy).
+    public var isTimeout: Bool { code == .timedOut }
+
+    /// A call that got no answer in time.
+    static func timedOut(location: String, after timeout: Duration) -> PostgresStoreError {
+        PostgresStoreError(.timedOut, "state database \(location): no answer within \(timeout)")
+    }
+
     /// A URL that cannot be used.
     public static func invalidURL(_ reason: String) -> PostgresStoreError { PostgresStoreError(.invalidURL, "invalid PostgreSQL URL: \(reason)") }
 
     public var description: String {
         switch code {
-        case .invalidURL, .connection: return message
+        case .invalidURL, .connection, .timedOut: return message
         case .server(let state): return state.map { "\(message) (SQLSTATE \($0))" } ?? message
         }
     }
@@ -56,8 +66,11 @@ public struct PostgresStoreError: Error, CustomStringConvertible, Equatable {
             return PostgresStoreError(.connection, "state database \(location): \(error.code)")
         case let error as PostgresDecodingError:
             return StateStoreError.undecodable(what: "column \(error.columnName)", value: "\(error.postgresType)")
-        default:
+        case is StateStoreError, is ShardError, is PostgresStoreError, is CancellationError:
             return error
+        default:
+            // The pool's own errors (a circuit breaker tripped, the pool shut down…).
+            return PostgresStoreError(.connection, "state database \(location): \(error)")
         }
     }
 }

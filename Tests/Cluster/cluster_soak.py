@@ -809,7 +809,7 @@ class ClusterSoak:
         node = max(self.live_nodes(), key=lambda n: counts.get(n.name, 0))
         status, data, _ = http("GET", f"http://127.0.0.1:{node.metrics_port}/metrics", timeout=5)
         text = data.decode(errors="replace") if status == 200 else ""
-        wanted = ["ecs_warden_cluster_nodes_alive", "ecs_warden_cluster_shards_total", "ecs_warden_cluster_shards_owned",
+        wanted = ["ecs_warden_cluster_nodes_alive", "ecs_warden_cluster_shards_configured", "ecs_warden_cluster_shards_owned",
                   "ecs_warden_cluster_shards_unowned", "ecs_warden_cluster_handovers_total", "ecs_warden_cluster_renew_failures_total"]
         if counts.get(node.name):
             wanted.append("ecs_warden_cluster_shard_epoch")

@@ -4,13 +4,15 @@
 #   pg-temp.sh start DIR PORT   initdb into DIR (as the `postgres` user: PostgreSQL refuses to run
 #                               as root), start it on 127.0.0.1:PORT with fsync off and its socket
 #                               in DIR, and print its URL on stdout (the only line on stdout)
+#   pg-temp.sh restart DIR [MODE]  restart it with the same options (MODE: smart, fast or
+#                               immediate, a crash; default fast), for failover tests
 #   pg-temp.sh stop DIR         stop it (fast shutdown) and remove DIR
 #
 # PG_BIN overrides the server's binaries (default /usr/lib/postgresql/15/bin).
 set -euo pipefail
 
 bin="${PG_BIN:-/usr/lib/postgresql/15/bin}"
-usage() { echo "usage: $0 start DIR PORT | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR PORT | restart DIR [smart|fast|immediate] | stop DIR" >&2; exit 2; }
 
 # Runs a server binary as `postgres` when we are root, as ourselves otherwise.
 as_postgres() {
@@ -43,6 +45,14 @@ start)
         exit 1
     }
     echo "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+    ;;
+restart)
+    [ $# -eq 2 ] || [ $# -eq 3 ] || usage
+    dir="$2"
+    mode="${3:-fast}"
+    case "$mode" in smart | fast | immediate) ;; *) usage ;; esac
+    # pg_ctl restarts with the options the server was started with (DIR/postmaster.opts).
+    as_postgres "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -m "$mode" -w -t 30 restart >/dev/null
     ;;
 stop)
     [ $# -eq 2 ] || usage

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 @testable import WardenCore
@@ -340,5 +341,28 @@ extension StoreContract {
 
     @Test func fenceRoundTrip() async throws {
         try await StoreContract.fenceRoundTrip(try SQLiteStateStore.inMemory()) { _ in }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-fence-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await StoreContract.fenceRoundTrip(try SQLiteStateStore.open(directory: directory)) { _ in }
+    }
+
+    /// A state file of schema v3 (before fences) opens: its entries read without a fence, new
+    /// ones keep theirs.
+    @Test func aVersion3DatabaseGainsFences() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-v3-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let queue = try DatabaseQueue(path: directory + "/state.sqlite")
+            try SQLiteStateStore.migrator.migrate(queue, upTo: "v3")
+            try await queue.write { db in
+                try db.execute(sql: "INSERT INTO journal (seq, at, kind, loop, message) VALUES (1, 0, 'event', 'quota', 'before')")
+            }
+        }
+        let store = try SQLiteStateStore.open(directory: directory)
+        let fence = ShardFence(shard: .project("p"), node: "warden-a", epoch: 1)
+        let seq = try await store.append(JournalEntry(at: StoreContract.t0, kind: .event, loop: "quota", message: "after", fence: fence))
+        #expect(try await store.journal().map(\.fence) == [nil, fence])
+        #expect(seq == 2)
     }
 }

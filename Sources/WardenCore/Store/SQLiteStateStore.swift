@@ -89,13 +89,16 @@ public final class SQLiteStateStore: StateStore {
     private static func prepare(_ database: any DatabaseWriter, path: String, retention: RetentionPolicy) throws -> SQLiteStateStore {
         let migrator = Self.migrator
         do {
-            let unknown: [String] = try database.read { db in
+            // The checks before migrating run on the writer, so that no reader connection of the
+            // pool is opened on the old schema: one opened then read a v3 journal upgraded to v4
+            // without its new columns (the fence came back nil), as the v3 upgrade test showed.
+            let unknown: [String] = try database.writeWithoutTransaction { db in
                 guard try db.tableExists("grdb_migrations") else { return [] }
                 let applied = try migrator.appliedIdentifiers(db)
                 return applied.subtracting(migrator.migrations).sorted()
             }
             if !unknown.isEmpty { throw StateStoreError.newerSchema(path: path, unknownMigrations: unknown) }
-            try database.read { db in
+            try database.writeWithoutTransaction { db in
                 let check = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "no answer"
                 if check != "ok" { throw StateStoreError.damaged(path: path, reason: "integrity check: \(check)") }
             }

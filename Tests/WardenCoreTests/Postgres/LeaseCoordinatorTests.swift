@@ -101,7 +101,7 @@ struct LeaseCoordinatorTests {
             await a.round()
             #expect(a.heldShards().count == 1)
             _ = try await store.client.query("UPDATE shard_leases SET expires_at = now() - interval '1 second'").collect()
-            let renewal = try await a.statements.renew(configured: [Self.shards[0].rawValue])
+            let renewal = try await a.statements.renew(configured: [Self.shards[0].rawValue], held: [Self.shards[0].rawValue])
             #expect(renewal.held.isEmpty, "an expired lease was renewed: \(renewal.held)")
         }
     }
@@ -210,6 +210,25 @@ struct LeaseCoordinatorTests {
             #expect(outcome == "\(ShardError.lost(shard))")
             let rows = try await Self.holders(store)
             #expect(rows[shard.rawValue]?.holder == nil, "not released: \(String(describing: rows[shard.rawValue]))")
+        }
+    }
+
+    @Test func aRestartedNodeDoesNotRenewTheLeasesItsPreviousProcessLeft() async throws {
+        try await PostgresHarness.withStore { (store: PostgresStateStore) async throws in
+            let first = Self.coordinator(store, "a", ttl: .seconds(2), shards: Array(Self.shards.prefix(3)))
+            await first.round()
+            let before = first.heldShards()
+            #expect(before.count == 3)
+            // kill -9, and the same node restarted at once: a new process, nothing held locally.
+            let second = Self.coordinator(store, "a", ttl: .seconds(2), shards: Array(Self.shards.prefix(3)))
+            await second.round()
+            #expect(second.heldShards().isEmpty, "live leases of the dead process were taken without a new epoch")
+            // They expire (nobody renews them) and are claimed again under new epochs.
+            #expect(try await Self.eventually(within: .seconds(5)) {
+                await second.round()
+                return second.heldShards().count == 3
+            })
+            for (shard, epoch) in second.heldShards() { #expect(epoch == (before[shard] ?? 0) + 1) }
         }
     }
 }
