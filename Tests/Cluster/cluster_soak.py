@@ -335,6 +335,7 @@ class Node:
         return gen
 
     def kill9(self):
+        self.generations[-1]["expected"] = True  # the exit watcher must not report it
         t = time.time()
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
@@ -343,6 +344,7 @@ class Node:
 
     def terminate(self, limit=30.0):
         """SIGTERM; (time sent, time exited, exit status)."""
+        self.generations[-1]["expected"] = True
         t = time.time()
         os.kill(self.proc.pid, signal.SIGTERM)
         try:
@@ -492,7 +494,8 @@ class ClusterSoak:
         while not self.stop_flag.is_set():
             for node in list(self.nodes.values()):
                 proc = node.proc
-                if proc is not None and proc.poll() is not None and node.generations and node.generations[-1]["end"] is None:
+                gen = node.generations[-1] if node.generations else None
+                if proc is not None and proc.poll() is not None and gen and gen["end"] is None and not gen.get("expected"):
                     gen = node.ended("exited by itself")
                     tail = open(node.log, errors="replace").read()[-600:]
                     self.unexpected.append((node.name, gen["rc"], tail))
