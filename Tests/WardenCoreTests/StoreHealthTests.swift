@@ -66,3 +66,16 @@ private final class LineCounter: Sendable {
         #expect(log.count(.error, "the state store cannot be written") == 2)
     }
 }
+
+/// Cluster mode: a journal write refused by the fence means the lease moved on, not that the store
+/// cannot be written (no "not ready", no `EcsWardenStoreNotWritable`).
+@Suite struct FencedWritesAreNotStoreFailuresTests {
+    @Test func aFenceRefusalKeepsTheStoreWritable() {
+        let health = StoreHealth(location: "postgres://db", metrics: nil, logger: Logger(label: "test"))
+        health.appendFailed(ShardError.fenced(ShardFence(shard: .project("p"), node: "warden-b", epoch: 3)))
+        #expect(health.current == .writable)
+        #expect(health.problem == nil)
+        health.appendFailed(StateStoreError.unusableDirectory(path: "/x", reason: "disk full"))
+        #expect(health.current != .writable)
+    }
+}

@@ -41,6 +41,9 @@ public final class StoreHealth: Sendable {
 
     /// An append failed: begins an episode (logged once) or updates the error of the current one.
     public func appendFailed(_ error: any Error, at now: Date = Date()) {
+        // A fenced write (cluster mode: the lease moved on) is the store working as it should,
+        // not a store that cannot be written.
+        if error is ShardError { return }
         let message = "\(error)"
         let began = state.withLock { state -> Bool in
             if case .notWritable(_, let since) = state {
