@@ -104,9 +104,29 @@ public final class PostgresStateStore: StateStore {
 
     /// Runs `body` in one transaction (rolled back when it throws), within `operationTimeout`;
     /// the error `body` threw is the one the caller sees (a fence stays `ShardError.fenced`).
+    ///
+    /// Not postgres-nio's `withTransaction`: that one sends its ROLLBACK even on a connection the
+    /// server has just closed, and such a query never gets an answer (see `rows`). Here every
+    /// statement, BEGIN, COMMIT and ROLLBACK included, goes through `rows`' check, and a
+    /// connection whose rollback failed is closed rather than lent again mid-transaction.
     func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await bounded { [client, logger] in
-            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            try await client.withConnection { connection in
+                try await connection.run("BEGIN", logger: logger)
+                let value: T
+                do {
+                    value = try await body(connection)
+                } catch {
+                    do {
+                        try await connection.run("ROLLBACK", logger: logger)
+                    } catch {
+                        try? await connection.close()
+                    }
+                    throw error
+                }
+                try await connection.run("COMMIT", logger: logger)
+                return value
+            }
         }
     }
 
@@ -140,13 +160,21 @@ private struct OperationTimedOut: Error {}
 
 extension PostgresConnection {
     /// The rows of `query`, read to the end.
+    ///
+    /// A connection the server has closed (`pg_terminate_backend`, a restart) is refused here:
+    /// postgres-nio 1.33 writes a query to a closed channel without a promise, and its answer
+    /// never comes (upstream #487, reverted in #501) — not even the store's timeout can end that
+    /// wait, since the call does not react to cancellation. The pool may still lend such a
+    /// connection for a moment after it closed; this check makes the call fail instead, and the
+    /// pool replaces the connection. (A close between this check and the write remains possible.)
     func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRandomAccessRow] {
-        try await self.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        if isClosed { throw PostgresStoreError.connectionClosed }
+        return try await self.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
     }
 
     /// Runs a statement whose rows (if any) are not needed.
     func run(_ query: PostgresQuery, logger: Logger) async throws {
-        _ = try await self.query(query, logger: logger).collect()
+        _ = try await rows(query, logger: logger)
     }
 }
 

@@ -41,6 +41,9 @@ public struct PostgresStoreError: Error, CustomStringConvertible, Equatable {
         PostgresStoreError(.timedOut, "state database \(location): no answer within \(timeout)")
     }
 
+    /// A pooled connection found closed before a query was sent on it (nothing was sent).
+    static let connectionClosed = PostgresStoreError(.connection, "the connection was closed by the server before the query was sent")
+
     /// A URL that cannot be used.
     public static func invalidURL(_ reason: String) -> PostgresStoreError { PostgresStoreError(.invalidURL, "invalid PostgreSQL URL: \(reason)") }
 
@@ -54,10 +57,6 @@ public struct PostgresStoreError: Error, CustomStringConvertible, Equatable {
     /// The store's error for anything postgres-nio threw at `location`; errors of our own pass through.
     static func wrap(_ error: any Error, location: String) -> any Error {
         switch error {
-        case let error as PostgresTransactionError:
-            // The first error of the transaction tells what happened; ours (a fence) pass unchanged.
-            let first = error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError
-            return first.map { wrap($0, location: location) } ?? PostgresStoreError(.connection, "state database \(location): transaction failed")
         case let error as PSQLError:
             if let info = error.serverInfo {
                 let detail = info[.detail].map { ": \($0)" } ?? ""

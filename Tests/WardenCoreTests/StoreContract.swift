@@ -42,8 +42,8 @@ enum StoreContract: String, CaseIterable, Sendable {
         }
     }
 
-    static func event(_ message: String, at offset: TimeInterval = 0, kind: JournalEntry.Kind = .event) -> JournalEntry {
-        JournalEntry(at: t0.addingTimeInterval(offset), kind: kind, loop: "quota", message: message)
+    static func event(_ message: String, at offset: TimeInterval = 0, kind: JournalEntry.Kind = .event, fence: ShardFence? = nil) -> JournalEntry {
+        JournalEntry(at: t0.addingTimeInterval(offset), kind: kind, loop: "quota", message: message, fence: fence)
     }
 
     static func journalOrderAndCursors(_ store: any StateStore) async throws {
