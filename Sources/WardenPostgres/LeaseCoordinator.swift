@@ -420,7 +420,8 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
     }
 }
 
-/// Runs `body`, cancelled with `ClusterTimeout` when it has not finished within `limit`.
+/// Runs `body`, cancelled with `ClusterTimeout` when it has not finished within `limit` (every
+/// PostgreSQL call of cluster mode: the store's operations, the lease statements).
 public func withTimeout<Value: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
     try await withThrowingTaskGroup(of: Value?.self) { group in
         group.addTask { try await body() }
@@ -434,7 +435,7 @@ public func withTimeout<Value: Sendable>(_ limit: Duration, _ body: @escaping @S
     }
 }
 
-/// A database statement of cluster mode took longer than allowed.
+/// A PostgreSQL call of cluster mode took longer than allowed.
 public struct ClusterTimeout: Error, CustomStringConvertible {
     public var limit: Duration
     public var description: String { "no answer from PostgreSQL within \(limit)" }

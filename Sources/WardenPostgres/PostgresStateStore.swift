@@ -137,17 +137,8 @@ public final class PostgresStateStore: StateStore {
     private func bounded<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = operationTimeout
         do {
-            return try await withThrowingTaskGroup(of: T.self) { group in
-                group.addTask { try await operation() }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw OperationTimedOut()
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next() else { throw OperationTimedOut() }
-                return first
-            }
-        } catch is OperationTimedOut {
+            return try await withTimeout(timeout, operation)
+        } catch is ClusterTimeout {
             throw PostgresStoreError.timedOut(location: location, after: timeout)
         } catch {
             throw PostgresStoreError.wrap(error, location: location)
@@ -155,8 +146,6 @@ public final class PostgresStateStore: StateStore {
     }
 }
 
-/// The timer of `bounded` went off first.
-private struct OperationTimedOut: Error {}
 
 extension PostgresConnection {
     /// The rows of `query`, read to the end.

@@ -37,6 +37,30 @@ struct LeaseCoordinatorTests {
         return try await condition()
     }
 
+    /// Runs 30 s of work (not a call) on `shard` under `coordinator` while `meanwhile` runs; returns
+    /// how the work ended ("finished", or the `ShardError` that stopped it).
+    static func longWork(
+        on shard: ShardID, of coordinator: LeaseCoordinator, meanwhile: @escaping @Sendable () async throws -> Void
+    ) async throws -> String? {
+        try await withThrowingTaskGroup(of: String?.self) { group -> String? in
+            group.addTask {
+                do {
+                    try await coordinator.whileOwned(shard) { try await Task.sleep(for: .seconds(30)) }
+                    return "finished"
+                } catch let error as ShardError {
+                    return "\(error)"
+                }
+            }
+            group.addTask {
+                try await meanwhile()
+                return nil
+            }
+            var answer: String?
+            for try await value in group where value != nil { answer = value }
+            return answer
+        }
+    }
+
     @Test func threeNodesTakeFairSharesAndNeverTheSameShard() async throws {
         try await PostgresHarness.withStore { store in
             let nodes = ["a", "b", "c"].map { Self.coordinator(store, $0) }
@@ -112,24 +136,10 @@ struct LeaseCoordinatorTests {
             await a.round()
             let shard = Self.shards[0]
             let started = ContinuousClock.now
-            let outcome = try await withThrowingTaskGroup(of: String?.self) { group -> String? in
-                group.addTask {
-                    do {
-                        try await a.whileOwned(shard) { try await Task.sleep(for: .seconds(30)) }
-                        return "finished"
-                    } catch let error as ShardError {
-                        return "\(error)"
-                    }
-                }
-                group.addTask {
-                    // Another node takes the shard over (as after an expiry): a's next renewal misses it.
-                    _ = try await store.client.query("UPDATE shard_leases SET holder = 'b', epoch = epoch + 1").collect()
-                    await a.round()
-                    return nil
-                }
-                var answer: String?
-                for try await value in group where value != nil { answer = value }
-                return answer
+            let outcome = try await Self.longWork(on: shard, of: a) {
+                // Another node takes the shard over (as after an expiry): a's next renewal misses it.
+                _ = try await store.client.query("UPDATE shard_leases SET holder = 'b', epoch = epoch + 1").collect()
+                await a.round()
             }
             #expect(outcome == "\(ShardError.lost(shard))")
             #expect(ContinuousClock.now - started < .seconds(5))
@@ -186,26 +196,11 @@ struct LeaseCoordinatorTests {
             let a = Self.coordinator(store, "a", ttl: .seconds(6), shards: [Self.shards[0]])
             await a.round()
             let shard = Self.shards[0]
-            let outcome = try await withThrowingTaskGroup(of: String?.self) { group -> String? in
-                group.addTask {
-                    do {
-                        // A long pass (not a call): it must not hold the handover back.
-                        try await a.whileOwned(shard) { try await Task.sleep(for: .seconds(30)) }
-                        return "finished"
-                    } catch let error as ShardError {
-                        return "\(error)"
-                    }
-                }
-                group.addTask {
-                    while a.heldShards().isEmpty { try await Task.sleep(for: .milliseconds(10)) }
-                    let started = ContinuousClock.now
-                    await a.handOver()
-                    #expect(ContinuousClock.now - started < .seconds(2), "the handover waited for pass work")
-                    return nil
-                }
-                var answer: String?
-                for try await value in group where value != nil { answer = value }
-                return answer
+            // A long pass (not a call): it must not hold the handover back.
+            let outcome = try await Self.longWork(on: shard, of: a) {
+                let started = ContinuousClock.now
+                await a.handOver()
+                #expect(ContinuousClock.now - started < .seconds(2), "the handover waited for pass work")
             }
             #expect(outcome == "\(ShardError.lost(shard))")
             let rows = try await Self.holders(store)
