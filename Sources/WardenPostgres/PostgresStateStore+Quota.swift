@@ -16,14 +16,20 @@ extension PostgresStateStore {
         }
     }
 
-    public func quotaHistory(project: String, resource: String, since: Date) async throws -> [QuotaReading] {
-        try await withConnection { [self] connection in
-            try await connection.rows(
+    public func quotaHistory(project: String, resources: [String], since: Date) async throws -> [String: [QuotaReading]] {
+        guard !resources.isEmpty else { return [:] }
+        return try await withConnection { [self] connection in
+            var histories: [String: [QuotaReading]] = [:]
+            for resource in Set(resources) { histories[resource] = [] }
+            for row in try await connection.rows(
                 """
-                SELECT at, used FROM quota_history
-                WHERE project = \(project) AND resource = \(resource) AND at >= \(since.timeIntervalSince1970) ORDER BY at
-                """, logger: logger
-            ).map { row in QuotaReading(at: try row.date("at"), used: Int(try row.value("used", as: Int64.self))) }
+                SELECT resource, at, used FROM quota_history
+                WHERE project = \(project) AND resource = ANY(\(Array(Set(resources)))) AND at >= \(since.timeIntervalSince1970) ORDER BY resource, at
+                """, logger: logger)
+            {
+                histories[try row.value("resource"), default: []].append(QuotaReading(at: try row.date("at"), used: Int(try row.value("used", as: Int64.self))))
+            }
+            return histories
         }
     }
 

@@ -3,27 +3,30 @@ import PostgresNIO
 import WardenCore
 
 extension PostgresStateStore {
-    public func scheduledStopSuccesses(project: String) async throws -> [String: Date] {
-        try await withConnection { [self] connection in
-            var latest: [String: Date] = [:]
+    public func scheduledStopSuccesses(projects: [String]) async throws -> [String: [String: Date]] {
+        guard !projects.isEmpty else { return [:] }
+        return try await withConnection { [self] connection in
+            var latest: [String: [String: Date]] = [:]
             for row in try await connection.rows(
                 """
-                SELECT o.server_id AS server_id, MAX(o.at) AS at FROM server_outcomes o JOIN journal j ON j.seq = o.intent_seq
-                WHERE j.loop = 'schedule' AND j.action = 'stop' AND j.project = \(project) AND o.result = 'success' GROUP BY o.server_id
+                SELECT j.project AS project, o.server_id AS server_id, MAX(o.at) AS at FROM server_outcomes o JOIN journal j ON j.seq = o.intent_seq
+                WHERE j.loop = 'schedule' AND j.action = 'stop' AND j.project = ANY(\(Array(Set(projects)))) AND o.result = 'success'
+                GROUP BY j.project, o.server_id
                 """, logger: logger)
             {
-                latest[try row.value("server_id")] = try row.date("at")
+                latest[try row.value("project"), default: [:]][try row.value("server_id")] = try row.date("at")
             }
             return latest
         }
     }
 
-    public func openSavingsWindows(project: String) async throws -> [SavingsWindow] {
-        try await withConnection { [self] connection in
+    public func openSavingsWindows(projects: [String]) async throws -> [SavingsWindow] {
+        guard !projects.isEmpty else { return [] }
+        return try await withConnection { [self] connection in
             try await connection.rows(
                 """
                 SELECT id, project, server_id, schedule, flavor, vcpus, ram_mb, opened_at, closed_at, counted_until FROM savings_windows
-                WHERE project = \(project) AND closed_at IS NULL ORDER BY id
+                WHERE project = ANY(\(Array(Set(projects)))) AND closed_at IS NULL ORDER BY project, id
                 """, logger: logger
             ).map(Self.savingsWindow)
         }
@@ -52,26 +55,38 @@ extension PostgresStateStore {
         }
     }
 
-    public func closeSavingsWindow(id: Int64, at: Date) async throws {
-        try await withConnection { [self] connection in
-            try await connection.run(
-                "UPDATE savings_windows SET closed_at = \(at.timeIntervalSince1970) WHERE id = \(id) AND closed_at IS NULL", logger: logger)
+    public func recordSavingsProgress(counted: [Int64: Date], closed: [Int64: Date]) async throws {
+        guard !counted.isEmpty || !closed.isEmpty else { return }
+        try await withTransaction { [self] connection in
+            if !counted.isEmpty {
+                try await connection.run(
+                    """
+                    UPDATE savings_windows s SET counted_until = u.until
+                    FROM unnest(\(Array(counted.keys)), \(counted.keys.map { counted[$0]?.timeIntervalSince1970 ?? 0 })) AS u(id, until) WHERE s.id = u.id
+                    """, logger: logger)
+            }
+            if !closed.isEmpty {
+                try await connection.run(
+                    """
+                    UPDATE savings_windows s SET closed_at = u.at
+                    FROM unnest(\(Array(closed.keys)), \(closed.keys.map { closed[$0]?.timeIntervalSince1970 ?? 0 })) AS u(id, at)
+                    WHERE s.id = u.id AND s.closed_at IS NULL
+                    """, logger: logger)
+            }
         }
     }
 
-    public func markSavingsCounted(id: Int64, until: Date) async throws {
-        try await withConnection { [self] connection in
-            try await connection.run("UPDATE savings_windows SET counted_until = \(until.timeIntervalSince1970) WHERE id = \(id)", logger: logger)
-        }
-    }
-
-    public func latestSavingsWindowStart(project: String) async throws -> [String: Date] {
-        try await withConnection { [self] connection in
-            var latest: [String: Date] = [:]
+    public func latestSavingsWindowStart(projects: [String]) async throws -> [String: [String: Date]] {
+        guard !projects.isEmpty else { return [:] }
+        return try await withConnection { [self] connection in
+            var latest: [String: [String: Date]] = [:]
             for row in try await connection.rows(
-                "SELECT server_id, MAX(opened_at) AS opened FROM savings_windows WHERE project = \(project) GROUP BY server_id", logger: logger)
+                """
+                SELECT project, server_id, MAX(opened_at) AS opened FROM savings_windows WHERE project = ANY(\(Array(Set(projects))))
+                GROUP BY project, server_id
+                """, logger: logger)
             {
-                latest[try row.value("server_id")] = try row.date("opened")
+                latest[try row.value("project"), default: [:]][try row.value("server_id")] = try row.date("opened")
             }
             return latest
         }

@@ -36,22 +36,36 @@ extension PostgresStateStore {
         }
     }
 
-    public func lastHandledBoundary(schedule: String, project: String) async throws -> Date? {
-        try await withConnection { [self] connection in
-            try await connection.rows(
-                "SELECT boundary FROM schedule_marks WHERE schedule = \(schedule) AND project = \(project)", logger: logger
-            ).first?.date("boundary")
+    public func handledBoundaries(projects: [String]) async throws -> [ScheduleMarkKey: Date] {
+        guard !projects.isEmpty else { return [:] }
+        return try await withConnection { [self] connection in
+            var marks: [ScheduleMarkKey: Date] = [:]
+            for row in try await connection.rows(
+                "SELECT schedule, project, boundary FROM schedule_marks WHERE project = ANY(\(Array(Set(projects))))", logger: logger)
+            {
+                marks[ScheduleMarkKey(schedule: try row.value("schedule"), project: try row.value("project"))] = try row.date("boundary")
+            }
+            return marks
         }
     }
 
     /// Fenced like a journal write: a deposed node cannot mark a boundary handled for the new owner.
-    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws {
-        try await journalWrite(fence: fence) { [self] connection in
-            try await connection.run(
-                """
-                INSERT INTO schedule_marks (schedule, project, boundary) VALUES (\(schedule), \(project), \(boundary.timeIntervalSince1970))
-                ON CONFLICT (schedule, project) DO UPDATE SET boundary = EXCLUDED.boundary
-                """, logger: logger)
+    /// Each mark in a transaction of its own, under its own fence.
+    public func setLastHandledBoundaries(_ marks: [HandledBoundary]) async throws -> [ScheduleMarkKey: ShardError] {
+        var refused: [ScheduleMarkKey: ShardError] = [:]
+        for mark in marks {
+            do {
+                try await journalWrite(fence: mark.fence) { [self] connection in
+                    try await connection.run(
+                        """
+                        INSERT INTO schedule_marks (schedule, project, boundary) VALUES (\(mark.schedule), \(mark.project), \(mark.boundary.timeIntervalSince1970))
+                        ON CONFLICT (schedule, project) DO UPDATE SET boundary = EXCLUDED.boundary
+                        """, logger: logger)
+                }
+            } catch let error as ShardError {
+                refused[mark.key] = error
+            }
         }
+        return refused
     }
 }

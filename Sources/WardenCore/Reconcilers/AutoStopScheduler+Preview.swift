@@ -55,16 +55,7 @@ extension AutoStopScheduler {
                 observed.append(ProjectServers(project: project.name, servers: servers.filter { $0.tagValue(settings.tags.schedule) != nil }))
             }
         }
-        var marks: [ScheduleMarkKey: Date] = [:]
-        for project in observed {
-            for schedule in settings.schedules.keys {
-                if let mark = try await context.store.lastHandledBoundary(schedule: schedule, project: project.project) {
-                    marks[ScheduleMarkKey(schedule: schedule, project: project.project)] = mark
-                }
-            }
-        }
-        var snoozes: [String: Set<String>] = [:]
-        for snooze in try await context.store.activeSnoozes(at: now) { snoozes[snooze.project, default: []].insert(snooze.serverId) }
+        let (marks, snoozes) = try await storedMarksAndSnoozes(of: observed, settings: settings, now: now)
         return AutoStopPlanner.preview(
             projects: observed, schedules: settings.schedules, tags: settings.tags, limits: settings.autoStop, handledBoundaries: marks,
             snoozes: snoozes, dryRun: settings.dryRun, calls: try await journaledCalls(since: now.addingTimeInterval(-settings.autoStop.boundaryGrace)),

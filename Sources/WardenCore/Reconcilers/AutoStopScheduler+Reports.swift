@@ -17,7 +17,11 @@ extension AutoStopScheduler {
                 await context.event(name, project: failure.part, action: "listing-without-tags", severity: "critical", message: "\(failure.part): \(failure.message)")
             }
         }
-        for project in read { _ = try? await context.store.endEpisode("listing-without-tags/\(project)") }
+        // One write for every project read: the episodes of projects not read in this pass (failed,
+        // or owned by another node) are kept.
+        let readProjects = Set(read)
+        let notRead = Set(context.projects.map(\.name).filter { !readProjects.contains($0) }.map { "listing-without-tags/\($0)" })
+        _ = try? await context.store.endEpisodes(loop: name, prefixes: ["listing-without-tags/"], keeping: notRead)
     }
 
     /// Metrics and events of a plan: servers per schedule and state, tag errors.
@@ -28,22 +32,23 @@ extension AutoStopScheduler {
         }
         context.metrics.scheduleServers.replace(with: series)
         var tagErrors: [String: Double] = [:]
-        var current = Set<String>()
+        var episodes: [(key: String, skip: AutoStopPlan.Skip)] = []
         for skip in plan.skips where skip.reason == "unknown_schedule" || skip.reason == "malformed_snooze" {
             tagErrors["\(skip.project)\u{1F}\(skip.reason)", default: 0] += 1
-            // Once per episode, also across restarts: the store remembers what was reported.
-            let key = "tag-error/\(skip.project)/\(skip.serverId)/\(skip.reason)/\(skip.detail)"
-            current.insert(key)
-            if (try? await context.store.beginEpisode(key, loop: name, at: context.clock.now())) ?? true {
-                await context.event(
-                    name, project: skip.project, subject: skip.schedule, action: skip.reason, severity: "warning", servers: [skip.serverId],
-                    message: "\(skip.project): server \(skip.serverId) left alone: \(skip.detail)")
-            }
+            episodes.append(("tag-error/\(skip.project)/\(skip.serverId)/\(skip.reason)/\(skip.detail)", skip))
+        }
+        // Once per episode, also across restarts: the store remembers what was reported (one write
+        // for every episode of the pass; if the store cannot tell, the event is written).
+        let keys = episodes.map(\.key)
+        let begun = (try? await context.store.beginEpisodes(keys, loop: name, at: context.clock.now())) ?? Set(keys)
+        var reported = Set<String>()
+        for (key, skip) in episodes where begun.contains(key) && reported.insert(key).inserted {
+            await context.event(
+                name, project: skip.project, subject: skip.schedule, action: skip.reason, severity: "warning", servers: [skip.serverId],
+                message: "\(skip.project): server \(skip.serverId) left alone: \(skip.detail)")
         }
         // Only the projects read in this pass: a project that could not be read says nothing.
-        for project in observedProjects {
-            _ = try? await context.store.endEpisodes(loop: name, prefix: "tag-error/\(project)/", keeping: current)
-        }
+        _ = try? await context.store.endEpisodes(loop: name, prefixes: observedProjects.map { "tag-error/\($0)/" }, keeping: Set(keys))
         context.metrics.scheduleTagErrors.replace(
             with: tagErrors.map { key, count in
                 let parts = key.split(separator: "\u{1F}").map(String.init)
@@ -69,18 +74,14 @@ extension AutoStopScheduler {
             counts[labels.map(\.1).joined(separator: "\u{1F}"), default: (labels, 0)].count += 1
         }
         context.metrics.scheduleAtRisk.replace(with: counts.values.map { ($0.labels, $0.count) })
-        var current = Set<String>()
-        for risk in risks {
-            let key = "at-risk/\(risk.project)/\(risk.serverId)/\(Int(risk.boundary.timeIntervalSince1970))/\(risk.reason)"
-            current.insert(key)
-            if (try? await context.store.beginEpisode(key, loop: name, at: now)) ?? true {
-                await context.event(
-                    name, project: risk.project, subject: risk.schedule, action: "start-at-risk", severity: "warning", servers: [risk.serverId],
-                    message: "\(risk.project): \(risk.name) (\(risk.serverId)) is due to start at \(ISO8601DateFormatter().string(from: risk.boundary)) (\(risk.schedule)) but \(risk.detail)")
-            }
+        let keys = risks.map { "at-risk/\($0.project)/\($0.serverId)/\(Int($0.boundary.timeIntervalSince1970))/\($0.reason)" }
+        let begun = (try? await context.store.beginEpisodes(keys, loop: name, at: now)) ?? Set(keys)
+        var reported = Set<String>()
+        for (key, risk) in zip(keys, risks) where begun.contains(key) && reported.insert(key).inserted {
+            await context.event(
+                name, project: risk.project, subject: risk.schedule, action: "start-at-risk", severity: "warning", servers: [risk.serverId],
+                message: "\(risk.project): \(risk.name) (\(risk.serverId)) is due to start at \(ISO8601DateFormatter().string(from: risk.boundary)) (\(risk.schedule)) but \(risk.detail)")
         }
-        for project in observed.map(\.project) {
-            _ = try? await context.store.endEpisodes(loop: name, prefix: "at-risk/\(project)/", keeping: current)
-        }
+        _ = try? await context.store.endEpisodes(loop: name, prefixes: observed.map { "at-risk/\($0.project)/" }, keeping: Set(keys))
     }
 }

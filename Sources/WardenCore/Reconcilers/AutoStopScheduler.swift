@@ -93,18 +93,23 @@ public final class AutoStopScheduler: Reconciler {
         var acted = result.acted
         failures += result.failures
         let failedBoundaries = result.failedBoundaries
+        // Cluster mode: each mark is written under its project's lease, or not at all (the new owner decides).
+        var marks: [HandledBoundary] = []
         for mark in plan.handled where !failedBoundaries.contains(ScheduleMarkKey(schedule: mark.schedule, project: mark.project)) {
-            // Cluster mode: marked under the project's lease, or not at all (the new owner decides).
             guard let project = projects.first(where: { $0.name == mark.project }),
                 let grant = context.ownership.grant(.project(project.projectId), needing: .zero)
             else { continue }
-            do {
-                try await context.store.setLastHandledBoundary(schedule: mark.schedule, project: mark.project, boundary: mark.boundary, fence: grant.fence)
-            } catch let error as ShardError {
+            marks.append(HandledBoundary(schedule: mark.schedule, project: mark.project, boundary: mark.boundary, fence: grant.fence))
+        }
+        let refused = try await context.store.setLastHandledBoundaries(marks)
+        let written = Set(marks.map(\.key))
+        for mark in plan.handled {
+            let key = ScheduleMarkKey(schedule: mark.schedule, project: mark.project)
+            if let error = refused[key] {
                 failures.append(PartFailure(part: mark.project, message: "\(error)"))
                 continue
             }
-            if mark.missed {
+            if mark.missed && written.contains(key) {
                 await context.event(
                     name, project: mark.project, subject: mark.schedule, action: "boundary-missed", severity: "warning",
                     message: "\(mark.project): the \(mark.schedule) boundary at \(ISO8601DateFormatter().string(from: mark.boundary)) passed more than the grace period ago; not acted on late")
@@ -275,20 +280,21 @@ public final class AutoStopScheduler: Reconciler {
 
     /// The plan for the servers observed now, with the stored marks and snoozes.
     func makePlan(observed: [ProjectServers], settings: WardenSettings, now: Date, calls: [JournaledCall] = []) async throws -> AutoStopPlan {
-        let store = context.store
-        var marks: [ScheduleMarkKey: Date] = [:]
-        for project in observed {
-            for schedule in settings.schedules.keys {
-                if let mark = try await store.lastHandledBoundary(schedule: schedule, project: project.project) {
-                    marks[ScheduleMarkKey(schedule: schedule, project: project.project)] = mark
-                }
-            }
-        }
-        var snoozes: [String: Set<String>] = [:]
-        for snooze in try await store.activeSnoozes(at: now) { snoozes[snooze.project, default: []].insert(snooze.serverId) }
+        let (marks, snoozes) = try await storedMarksAndSnoozes(of: observed, settings: settings, now: now)
         return AutoStopPlanner.plan(
             projects: observed, schedules: settings.schedules, tags: settings.tags, limits: settings.autoStop, handledBoundaries: marks,
             snoozes: snoozes, dryRun: settings.dryRun, now: now, calls: calls)
+    }
+
+    /// The boundaries already handled in the projects observed (of the configured schedules) and
+    /// the snoozes in force, by project: two reads, whatever the number of projects.
+    func storedMarksAndSnoozes(of observed: [ProjectServers], settings: WardenSettings, now: Date) async throws -> (
+        marks: [ScheduleMarkKey: Date], snoozes: [String: Set<String>]
+    ) {
+        let marks = try await context.store.handledBoundaries(projects: observed.map(\.project)).filter { settings.schedules[$0.key.schedule] != nil }
+        var snoozes: [String: Set<String>] = [:]
+        for snooze in try await context.store.activeSnoozes(at: now) { snoozes[snooze.project, default: []].insert(snooze.serverId) }
+        return (marks, snoozes)
     }
 
     /// Sends (or, in dry-run, journals) one batch through the executor.

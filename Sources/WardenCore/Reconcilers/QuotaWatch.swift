@@ -89,6 +89,8 @@ public final class QuotaWatch: Reconciler {
         let store = context.store
         try await store.appendQuotaSamples(project: project.name, samples: usages.map { QuotaSample(resource: $0.resource, used: $0.used, limit: $0.limit) }, at: now)
         let previousLevels = try await store.quotaLevels(project: project.name)
+        let histories = try await store.quotaHistory(
+            project: project.name, resources: usages.map(\.resource), since: now.addingTimeInterval(-settings.forecastWindow))
         var resources: [ResourceQuota] = []
         for usage in usages {
             let thresholds = settings.quotaOverrides[usage.resource] ?? settings.quotaThresholds
@@ -107,7 +109,7 @@ public final class QuotaWatch: Reconciler {
                         message: "\(project.name): \(usage.resource) back to \(level.rawValue) at \(percent)")
                 }
             }
-            let history = try await store.quotaHistory(project: project.name, resource: usage.resource, since: now.addingTimeInterval(-settings.forecastWindow))
+            let history = histories[usage.resource] ?? []
             let eta = QuotaForecaster.secondsToExhaustion(samples: history.map { ($0.at, $0.used) }, limit: usage.limit)
             resources.append(
                 ResourceQuota(

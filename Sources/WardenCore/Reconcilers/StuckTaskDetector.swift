@@ -213,20 +213,25 @@ public final class StuckTaskDetector: Reconciler {
         let watched = try await context.inventory.servers(of: project, fresh: false, now: now, settings: settings).filter(rules.watches)
         let firstSeen = try await context.store.firstSeen(
             project: project.name, states: watched.map { ServerStateSighting(serverId: $0.id, status: $0.status.rawValue, taskState: $0.taskState) }, now: now)
-        var stuck: [StuckServer] = []
-        var stillStuck = Set<String>()
+        var found: [(key: String, server: Server, finding: StuckRules.ServerFinding)] = []
         for server in watched {
             guard let finding = rules.evaluate(server, firstSeen: firstSeen[server.id] ?? now, now: now), finding.stuck else { continue }
-            let key = "server/\(project.name)/\(server.id)/\(finding.status)/\(finding.taskState ?? "")"
-            stillStuck.insert(key)
+            found.append(("server/\(project.name)/\(server.id)/\(finding.status)/\(finding.taskState ?? "")", server, finding))
+        }
+        let health = healthProblems(of: watched, project: project)
+        // Once per episode, also across restarts: one write begins this project's episodes (stuck
+        // and unhealthy servers), one ends those that are over; if the store cannot tell, the event is written.
+        let keys = found.map(\.key) + health.problems.map(\.key)
+        let begun = (try? await context.store.beginEpisodes(keys, loop: name, at: now)) ?? Set(keys)
+        var stuck: [StuckServer] = []
+        for (key, server, finding) in found {
             let operation = await latestOperation(of: server, project: project, episode: key)
             stuck.append(
                 StuckServer(
                     project: project.name, region: project.region, serverId: server.id, name: server.name, status: finding.status,
                     taskState: finding.taskState, since: finding.since, ageSeconds: finding.age, thresholdSeconds: finding.threshold,
                     operation: operation))
-            // Once per stuck episode, also across restarts.
-            if (try? await context.store.beginEpisode(key, loop: name, at: now)) ?? true {
+            if begun.contains(key) {
                 await context.event(
                     name, project: project.name, subject: server.id, action: "server-stuck", severity: "warning", servers: [server.id],
                     message: "\(project.name): server \(server.name) (\(server.id)) has been \(finding.status)/\(finding.taskState ?? "-") for \(Int(finding.age)) s (threshold \(Int(finding.threshold)) s)"
@@ -236,15 +241,28 @@ public final class StuckTaskDetector: Reconciler {
                 }
             }
         }
-        // Servers of this project that recovered since the last pass.
-        let recovered = (try? await context.store.endEpisodes(loop: name, prefix: "server/\(project.name)/", keeping: stillStuck)) ?? []
-        for key in recovered {
-            let serverId = key.split(separator: "/").dropFirst(2).first.map(String.init) ?? key
+        for (key, server, problem) in health.problems where begun.contains(key) {
             await context.event(
-                name, project: project.name, subject: serverId, action: "server-recovered", severity: "info", servers: [serverId],
-                message: "\(project.name): server \(serverId) is no longer stuck")
+                name, project: project.name, subject: server.id, action: "server-unhealthy", severity: "warning", servers: [server.id],
+                message: "\(project.name): server \(server.name) (\(server.id)): \(problem.detail)")
         }
-        return ProjectFindings(stuck: stuck, unhealthy: await reportHealth(of: watched, project: project, now: now))
+        // Servers of this project that recovered, or no longer show a problem, since the last pass.
+        let stuckPrefix = "server/\(project.name)/"
+        let ended = (try? await context.store.endEpisodes(loop: name, prefixes: [stuckPrefix, "health/\(project.name)/"], keeping: Set(keys))) ?? []
+        for key in ended {
+            let parts = key.split(separator: "/").map(String.init)
+            let serverId = parts.count > 2 ? parts[2] : key
+            if key.hasPrefix(stuckPrefix) {
+                await context.event(
+                    name, project: project.name, subject: serverId, action: "server-recovered", severity: "info", servers: [serverId],
+                    message: "\(project.name): server \(serverId) is no longer stuck")
+            } else {
+                await context.event(
+                    name, project: project.name, subject: serverId, action: "server-healthy", severity: "info", servers: [serverId],
+                    message: "\(project.name): server \(serverId) no longer shows \(parts.last ?? "the problem")")
+            }
+        }
+        return ProjectFindings(stuck: stuck, unhealthy: health.servers)
     }
 
     /// The latest instance action of a stuck server, with its events: read once per episode (two
@@ -274,36 +292,23 @@ public final class StuckTaskDetector: Reconciler {
         }
     }
 
-    /// Servers the details call unhealthy: reported at once, each problem once per episode (also
-    /// across restarts), and once when it clears.
-    private func reportHealth(of servers: [Server], project: WardenProject, now: Date) async -> [UnhealthyServer] {
+    /// Servers the details call unhealthy, and each problem with its episode key (reported at once,
+    /// once per episode, also across restarts, and once when it clears: see `inspectServers`).
+    private func healthProblems(of servers: [Server], project: WardenProject) -> (
+        servers: [UnhealthyServer], problems: [(key: String, server: Server, problem: ServerHealth.Problem)]
+    ) {
         var found: [UnhealthyServer] = []
-        var current = Set<String>()
+        var problems: [(key: String, server: Server, problem: ServerHealth.Problem)] = []
         for server in servers {
-            let problems = ServerHealth.problems(of: server)
-            guard !problems.isEmpty else { continue }
+            let serverProblems = ServerHealth.problems(of: server)
+            guard !serverProblems.isEmpty else { continue }
             found.append(
                 UnhealthyServer(
                     project: project.name, region: project.region, serverId: server.id, name: server.name, status: server.status.rawValue,
-                    hostStatus: server.hostStatus, problems: problems))
-            for problem in problems {
-                let key = "health/\(project.name)/\(server.id)/\(problem.reason)"
-                current.insert(key)
-                if (try? await context.store.beginEpisode(key, loop: name, at: now)) ?? true {
-                    await context.event(
-                        name, project: project.name, subject: server.id, action: "server-unhealthy", severity: "warning", servers: [server.id],
-                        message: "\(project.name): server \(server.name) (\(server.id)): \(problem.detail)")
-                }
-            }
+                    hostStatus: server.hostStatus, problems: serverProblems))
+            for problem in serverProblems { problems.append(("health/\(project.name)/\(server.id)/\(problem.reason)", server, problem)) }
         }
-        for key in (try? await context.store.endEpisodes(loop: name, prefix: "health/\(project.name)/", keeping: current)) ?? [] {
-            let parts = key.split(separator: "/").map(String.init)
-            let serverId = parts.count > 2 ? parts[2] : key
-            await context.event(
-                name, project: project.name, subject: serverId, action: "server-healthy", severity: "info", servers: [serverId],
-                message: "\(project.name): server \(serverId) no longer shows \(parts.last ?? "the problem")")
-        }
-        return found
+        return (found, problems)
     }
 
     /// An opt-in remedy, journaled like every action: intent before, outcome after. At most one per

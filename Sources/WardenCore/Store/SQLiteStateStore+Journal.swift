@@ -215,21 +215,35 @@ extension SQLiteStateStore {
 
     // MARK: Episodes
 
-    public func beginEpisode(_ key: String, loop: String, at now: Date) async throws -> Bool {
-        try await database.write { db in
-            try EpisodeRecord(key: key, loop: loop, since: now).insert(db, onConflict: .ignore)
-            return db.changesCount > 0
+    public func beginEpisodes(_ keys: [String], loop: String, at now: Date) async throws -> Set<String> {
+        guard !keys.isEmpty else { return [] }
+        return try await database.write { db in
+            let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO reported_episodes (key, loop, since) VALUES (?, ?, ?)")
+            var begun = Set<String>()
+            for key in keys {
+                try statement.execute(arguments: [key, loop, now.timeIntervalSince1970])
+                if db.changesCount > 0 { begun.insert(key) }
+            }
+            return begun
         }
     }
 
-    public func endEpisodes(loop: String, prefix: String, keeping current: Set<String>) async throws -> [String] {
-        try await database.write { db in
-            // A range on the primary key (binary order): every key that starts with `prefix`.
-            let keys = try EpisodeRecord.filter(Column("loop") == loop && Column("key") >= prefix && Column("key") < prefix + "\u{10FFFF}")
-                .fetchAll(db).map(\.key).filter { $0.hasPrefix(prefix) }
-            let ended = keys.filter { !current.contains($0) }.sorted()
-            for key in ended { _ = try EpisodeRecord.deleteOne(db, key: key) }
-            return ended
+    public func endEpisodes(loop: String, prefixes: [String], keeping current: Set<String>) async throws -> [String] {
+        guard !prefixes.isEmpty else { return [] }
+        return try await database.write { db in
+            // A range on the primary key (binary order) per prefix: every key that starts with it.
+            let statement = try db.cachedStatement(sql: "SELECT key FROM reported_episodes WHERE loop = ? AND key >= ? AND key < ?")
+            var ended = Set<String>()
+            for prefix in Set(prefixes) {
+                let rows = try Row.fetchCursor(statement, arguments: [loop, prefix, prefix + "\u{10FFFF}"])
+                while let row = try rows.next() {
+                    let key = try row.decode(String.self, atIndex: 0)
+                    if key.hasPrefix(prefix) && !current.contains(key) { ended.insert(key) }
+                }
+            }
+            let delete = try db.cachedStatement(sql: "DELETE FROM reported_episodes WHERE key = ?")
+            for key in ended { try delete.execute(arguments: [key]) }
+            return ended.sorted()
         }
     }
 

@@ -25,31 +25,39 @@ struct QuotaLevelRecord: StoredRecord, PersistableRecord {
 extension SQLiteStateStore {
     public func appendQuotaSamples(project: String, samples: [QuotaSample], at now: Date) async throws {
         try await writeObservations { db in
+            let statement = try db.cachedStatement(sql: "INSERT INTO quota_history (project, resource, used, quota, at) VALUES (?, ?, ?, ?, ?)")
             for sample in samples {
-                try QuotaSampleRecord(project: project, resource: sample.resource, used: sample.used, quota: sample.limit, at: now).insert(db)
+                try statement.execute(arguments: [project, sample.resource, sample.used, sample.limit, now.timeIntervalSince1970])
             }
         }
     }
 
-    public func quotaHistory(project: String, resource: String, since: Date) async throws -> [QuotaReading] {
-        // Read for every resource of every project on each quota pass: one cached statement, rows read
-        // in place (no query building, no record decoding).
+    public func quotaHistory(project: String, resources: [String], since: Date) async throws -> [String: [QuotaReading]] {
+        // Read for every project on each quota pass: one read, one cached statement, a range of the
+        // (project, resource, at) index per resource, rows read in place (no record decoding).
         try await fetch { db in
             let statement = try db.cachedStatement(sql: "SELECT at, used FROM quota_history WHERE project = ? AND resource = ? AND at >= ? ORDER BY at")
-            let rows = try Row.fetchCursor(statement, arguments: [project, resource, since.timeIntervalSince1970])
-            var readings: [QuotaReading] = []
-            while let row = try rows.next() {
-                let at = try row.decode(Double.self, atIndex: 0)
-                readings.append(QuotaReading(at: Date(timeIntervalSince1970: at), used: try row.decode(Int.self, atIndex: 1)))
+            var histories: [String: [QuotaReading]] = [:]
+            for resource in Set(resources) {
+                let rows = try Row.fetchCursor(statement, arguments: [project, resource, since.timeIntervalSince1970])
+                var readings: [QuotaReading] = []
+                while let row = try rows.next() {
+                    let at = try row.decode(Double.self, atIndex: 0)
+                    readings.append(QuotaReading(at: Date(timeIntervalSince1970: at), used: try row.decode(Int.self, atIndex: 1)))
+                }
+                histories[resource] = readings
             }
-            return readings
+            return histories
         }
     }
 
     public func quotaLevels(project: String) async throws -> [String: String] {
         try await fetch { db in
-            Dictionary(
-                try QuotaLevelRecord.filter(Column("project") == project).fetchAll(db).map { ($0.resource, $0.level) }, uniquingKeysWith: { _, last in last })
+            let statement = try db.cachedStatement(sql: "SELECT resource, level FROM quota_levels WHERE project = ?")
+            var levels: [String: String] = [:]
+            let rows = try Row.fetchCursor(statement, arguments: [project])
+            while let row = try rows.next() { levels[try row.decode(String.self, atIndex: 0)] = try row.decode(String.self, atIndex: 1) }
+            return levels
         }
     }
 

@@ -39,23 +39,33 @@ struct SavingsWindowRecord: StoredRecord, MutablePersistableRecord {
 }
 
 extension SQLiteStateStore {
-    public func scheduledStopSuccesses(project: String) async throws -> [String: Date] {
-        try await fetch { db in
-            var latest: [String: Date] = [:]
-            let rows = try Row.fetchAll(
-                db,
+    public func scheduledStopSuccesses(projects: [String]) async throws -> [String: [String: Date]] {
+        guard !projects.isEmpty else { return [:] }
+        return try await fetch { db in
+            let statement = try db.cachedStatement(
                 sql: """
                     SELECT o.server_id AS server_id, MAX(o.at) AS at FROM server_outcomes o JOIN journal j ON j.seq = o.intent_seq
                     WHERE j.loop = 'schedule' AND j.action = 'stop' AND j.project = ? AND o.result = 'success' GROUP BY o.server_id
-                    """, arguments: [project])
-            for row in rows { latest[row["server_id"]] = Date(timeIntervalSince1970: row["at"]) }
+                    """)
+            var latest: [String: [String: Date]] = [:]
+            for project in Set(projects) {
+                let rows = try Row.fetchCursor(statement, arguments: [project])
+                while let row = try rows.next() {
+                    latest[project, default: [:]][try row.decode(String.self, atIndex: 0)] = Date(timeIntervalSince1970: try row.decode(Double.self, atIndex: 1))
+                }
+            }
             return latest
         }
     }
 
-    public func openSavingsWindows(project: String) async throws -> [SavingsWindow] {
-        try await fetch { db in
-            try SavingsWindowRecord.filter(Column("project") == project && Column("closed_at") == nil).fetchAll(db).map(\.window)
+    public func openSavingsWindows(projects: [String]) async throws -> [SavingsWindow] {
+        guard !projects.isEmpty else { return [] }
+        return try await fetch { db in
+            var windows: [SavingsWindow] = []
+            for project in Set(projects).sorted() {
+                windows += try SavingsWindowRecord.filter(Column("project") == project && Column("closed_at") == nil).order(Column("id")).fetchAll(db).map(\.window)
+            }
+            return windows
         }
     }
 
@@ -67,25 +77,26 @@ extension SQLiteStateStore {
         }
     }
 
-    public func closeSavingsWindow(id: Int64, at: Date) async throws {
+    public func recordSavingsProgress(counted: [Int64: Date], closed: [Int64: Date]) async throws {
+        guard !counted.isEmpty || !closed.isEmpty else { return }
         try await database.write { db in
-            try db.execute(sql: "UPDATE savings_windows SET closed_at = ? WHERE id = ? AND closed_at IS NULL", arguments: [at.timeIntervalSince1970, id])
+            let count = try db.cachedStatement(sql: "UPDATE savings_windows SET counted_until = ? WHERE id = ?")
+            for (id, until) in counted { try count.execute(arguments: [until.timeIntervalSince1970, id]) }
+            let close = try db.cachedStatement(sql: "UPDATE savings_windows SET closed_at = ? WHERE id = ? AND closed_at IS NULL")
+            for (id, at) in closed { try close.execute(arguments: [at.timeIntervalSince1970, id]) }
         }
     }
 
-    public func markSavingsCounted(id: Int64, until: Date) async throws {
-        try await database.write { db in
-            try db.execute(sql: "UPDATE savings_windows SET counted_until = ? WHERE id = ?", arguments: [until.timeIntervalSince1970, id])
-        }
-    }
-
-    public func latestSavingsWindowStart(project: String) async throws -> [String: Date] {
-        try await fetch { db in
-            var latest: [String: Date] = [:]
-            for row in try Row.fetchAll(
-                db, sql: "SELECT server_id, MAX(opened_at) AS opened FROM savings_windows WHERE project = ? GROUP BY server_id", arguments: [project])
-            {
-                latest[row["server_id"]] = Date(timeIntervalSince1970: row["opened"])
+    public func latestSavingsWindowStart(projects: [String]) async throws -> [String: [String: Date]] {
+        guard !projects.isEmpty else { return [:] }
+        return try await fetch { db in
+            let statement = try db.cachedStatement(sql: "SELECT server_id, MAX(opened_at) AS opened FROM savings_windows WHERE project = ? GROUP BY server_id")
+            var latest: [String: [String: Date]] = [:]
+            for project in Set(projects) {
+                let rows = try Row.fetchCursor(statement, arguments: [project])
+                while let row = try rows.next() {
+                    latest[project, default: [:]][try row.decode(String.self, atIndex: 0)] = Date(timeIntervalSince1970: try row.decode(Double.self, atIndex: 1))
+                }
             }
             return latest
         }

@@ -13,15 +13,6 @@ struct SnoozeRecord: StoredRecord, PersistableRecord {
     var snooze: Snooze { Snooze(project: project, serverId: serverId, until: until, reason: reason) }
 }
 
-/// A row of `schedule_marks`: the last boundary of a schedule handled in a project.
-struct ScheduleMarkRecord: StoredRecord, PersistableRecord {
-    static let databaseTableName = "schedule_marks"
-
-    var schedule: String
-    var project: String
-    var boundary: Date
-}
-
 extension SQLiteStateStore {
     public func snooze(_ snooze: Snooze) async throws {
         try await database.write { db in
@@ -39,12 +30,31 @@ extension SQLiteStateStore {
         }
     }
 
-    public func lastHandledBoundary(schedule: String, project: String) async throws -> Date? {
-        try await fetch { db in try ScheduleMarkRecord.fetchOne(db, key: ["schedule": schedule, "project": project])?.boundary }
+    public func handledBoundaries(projects: [String]) async throws -> [ScheduleMarkKey: Date] {
+        guard !projects.isEmpty else { return [:] }
+        // The marks table holds one row per schedule and project: read it whole, keep the projects asked for.
+        let wanted = Set(projects)
+        return try await fetch { db in
+            var marks: [ScheduleMarkKey: Date] = [:]
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT schedule, project, boundary FROM schedule_marks"))
+            while let row = try rows.next() {
+                let project = try row.decode(String.self, atIndex: 1)
+                guard wanted.contains(project) else { continue }
+                marks[ScheduleMarkKey(schedule: try row.decode(String.self, atIndex: 0), project: project)] =
+                    Date(timeIntervalSince1970: try row.decode(Double.self, atIndex: 2))
+            }
+            return marks
+        }
     }
 
-    /// One node: the fence is not checked (there is no lease).
-    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws {
-        try await database.write { db in try ScheduleMarkRecord(schedule: schedule, project: project, boundary: boundary).upsert(db) }
+    /// One node: fences are not checked (there is no lease); every mark in one transaction.
+    public func setLastHandledBoundaries(_ marks: [HandledBoundary]) async throws -> [ScheduleMarkKey: ShardError] {
+        guard !marks.isEmpty else { return [:] }
+        try await database.write { db in
+            let statement = try db.cachedStatement(
+                sql: "INSERT INTO schedule_marks (schedule, project, boundary) VALUES (?, ?, ?) ON CONFLICT (schedule, project) DO UPDATE SET boundary = excluded.boundary")
+            for mark in marks { try statement.execute(arguments: [mark.schedule, mark.project, mark.boundary.timeIntervalSince1970]) }
+        }
+        return [:]
     }
 }

@@ -43,12 +43,12 @@ public protocol StateStore: Sendable {
 
     // MARK: Episodes
 
-    /// Marks the start of an episode (a server stuck, a tag error…); true when it is new, so its
-    /// event is written once, also across restarts.
-    func beginEpisode(_ key: String, loop: String, at now: Date) async throws -> Bool
-    /// Ends the episodes of `loop` whose key starts with `prefix` and is not in `current`; returns
-    /// the keys ended, sorted.
-    func endEpisodes(loop: String, prefix: String, keeping current: Set<String>) async throws -> [String]
+    /// Marks the start of episodes (a server stuck, a tag error…), in one transaction; returns the
+    /// keys that are new, so each episode's event is written once, also across restarts.
+    func beginEpisodes(_ keys: [String], loop: String, at now: Date) async throws -> Set<String>
+    /// Ends the episodes of `loop` whose key starts with one of `prefixes` and is not in `current`,
+    /// in one transaction; returns the keys ended, sorted.
+    func endEpisodes(loop: String, prefixes: [String], keeping current: Set<String>) async throws -> [String]
     /// Ends one episode; true when it was open.
     @discardableResult
     func endEpisode(_ key: String) async throws -> Bool
@@ -73,8 +73,8 @@ public protocol StateStore: Sendable {
 
     /// Appends one sample per resource.
     func appendQuotaSamples(project: String, samples: [QuotaSample], at now: Date) async throws
-    /// A resource's samples since `since`, oldest first.
-    func quotaHistory(project: String, resource: String, since: Date) async throws -> [QuotaReading]
+    /// The samples of each of `resources` since `since` (resource → readings, oldest first), in one read.
+    func quotaHistory(project: String, resources: [String], since: Date) async throws -> [String: [QuotaReading]]
     /// The threshold levels last recorded for a project (resource → level).
     func quotaLevels(project: String) async throws -> [String: String]
     /// Records a resource's threshold level.
@@ -89,11 +89,13 @@ public protocol StateStore: Sendable {
     func unsnooze(project: String, serverId: String) async throws -> Bool
     /// Snoozes still in force at `now`.
     func activeSnoozes(at now: Date) async throws -> [Snooze]
-    /// The last boundary of `schedule` handled in `project`.
-    func lastHandledBoundary(schedule: String, project: String) async throws -> Date?
-    /// Records the last boundary of `schedule` handled in `project`; with a `fence` (cluster mode)
-    /// only while that node still holds the project's lease in that epoch (else `ShardError.fenced`).
-    func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws
+    /// The last boundary of each schedule handled in each of `projects`, in one read.
+    func handledBoundaries(projects: [String]) async throws -> [ScheduleMarkKey: Date]
+    /// Records the last boundary handled of each mark's schedule in its project: without fences (a
+    /// single node) in one transaction; a mark with a `fence` (cluster mode) only while that node
+    /// still holds the project's lease in that epoch. Returns the marks their fence refused
+    /// (`ShardError.fenced`), not written; any other failure throws.
+    func setLastHandledBoundaries(_ marks: [HandledBoundary]) async throws -> [ScheduleMarkKey: ShardError]
 
     // MARK: Watched jobs
 
@@ -106,20 +108,20 @@ public protocol StateStore: Sendable {
 
     // MARK: Savings
 
-    /// The servers of `project` whose latest scheduled stop succeeded, with when (from the per-server
-    /// outcomes of the scheduler's stop calls).
-    func scheduledStopSuccesses(project: String) async throws -> [String: Date]
-    /// The stop windows of `project` still open.
-    func openSavingsWindows(project: String) async throws -> [SavingsWindow]
+    /// The servers of `projects` whose latest scheduled stop succeeded, with when (from the
+    /// per-server outcomes of the scheduler's stop calls): project → server id → date, in one read.
+    func scheduledStopSuccesses(projects: [String]) async throws -> [String: [String: Date]]
+    /// The stop windows of `projects` still open, in one read.
+    func openSavingsWindows(projects: [String]) async throws -> [SavingsWindow]
     /// Opens a window (a server stopped by its schedule); returns it with its id.
     @discardableResult
     func openSavingsWindow(_ window: SavingsWindow) async throws -> SavingsWindow
-    /// Closes a window at `at` (the server was seen running, or gone).
-    func closeSavingsWindow(id: Int64, at: Date) async throws
-    /// Records that a window was counted into the counters up to `until`.
-    func markSavingsCounted(id: Int64, until: Date) async throws
-    /// The latest window of each server of `project` (open or closed), by server id.
-    func latestSavingsWindowStart(project: String) async throws -> [String: Date]
+    /// Records, in one transaction, that windows were counted into the counters up to a date
+    /// (window id → until) and closes windows at a date (window id → at; the server was seen
+    /// running, or gone).
+    func recordSavingsProgress(counted: [Int64: Date], closed: [Int64: Date]) async throws
+    /// The latest window of each server of `projects` (open or closed): project → server id → start.
+    func latestSavingsWindowStart(projects: [String]) async throws -> [String: [String: Date]]
     /// What the schedules saved between `since` and `until`, per schedule and flavor.
     func savings(since: Date, until: Date) async throws -> [SavingsTotal]
 
@@ -150,10 +152,80 @@ extension StateStore {
         try await setLastHandledBoundary(schedule: schedule, project: project, boundary: boundary, fence: nil)
     }
 
+    /// Records the last boundary of `schedule` handled in `project`; with a `fence` only while that
+    /// node still holds the project's lease in that epoch (else throws `ShardError.fenced`).
+    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws {
+        let refused = try await setLastHandledBoundaries([HandledBoundary(schedule: schedule, project: project, boundary: boundary, fence: fence)])
+        if let error = refused.values.first { throw error }
+    }
+
+    /// Marks the start of an episode; true when it is new.
+    public func beginEpisode(_ key: String, loop: String, at now: Date) async throws -> Bool {
+        try await beginEpisodes([key], loop: loop, at: now).contains(key)
+    }
+
+    /// Ends the episodes of `loop` whose key starts with `prefix` and is not in `current`.
+    public func endEpisodes(loop: String, prefix: String, keeping current: Set<String>) async throws -> [String] {
+        try await endEpisodes(loop: loop, prefixes: [prefix], keeping: current)
+    }
+
+    /// A resource's samples since `since`, oldest first.
+    public func quotaHistory(project: String, resource: String, since: Date) async throws -> [QuotaReading] {
+        try await quotaHistory(project: project, resources: [resource], since: since)[resource] ?? []
+    }
+
+    /// The last boundary of `schedule` handled in `project`.
+    public func lastHandledBoundary(schedule: String, project: String) async throws -> Date? {
+        try await handledBoundaries(projects: [project])[ScheduleMarkKey(schedule: schedule, project: project)]
+    }
+
+    /// The servers of `project` whose latest scheduled stop succeeded, with when.
+    public func scheduledStopSuccesses(project: String) async throws -> [String: Date] {
+        try await scheduledStopSuccesses(projects: [project])[project] ?? [:]
+    }
+
+    /// The stop windows of `project` still open.
+    public func openSavingsWindows(project: String) async throws -> [SavingsWindow] {
+        try await openSavingsWindows(projects: [project])
+    }
+
+    /// The latest window of each server of `project` (open or closed), by server id.
+    public func latestSavingsWindowStart(project: String) async throws -> [String: Date] {
+        try await latestSavingsWindowStart(projects: [project])[project] ?? [:]
+    }
+
+    /// Closes a window at `at` (the server was seen running, or gone).
+    public func closeSavingsWindow(id: Int64, at: Date) async throws {
+        try await recordSavingsProgress(counted: [:], closed: [id: at])
+    }
+
+    /// Records that a window was counted into the counters up to `until`.
+    public func markSavingsCounted(id: Int64, until: Date) async throws {
+        try await recordSavingsProgress(counted: [id: until], closed: [:])
+    }
+
     /// Transitions of every region, the newest 1,000.
     public func saleTransitions() async throws -> [SaleTransition] {
         try await saleTransitions(region: nil, since: nil, limit: 1000)
     }
+}
+
+/// A boundary of a schedule handled in a project, and the lease it is written under (cluster mode).
+public struct HandledBoundary: Sendable, Equatable {
+    public var schedule: String
+    public var project: String
+    public var boundary: Date
+    public var fence: ShardFence?
+
+    public init(schedule: String, project: String, boundary: Date, fence: ShardFence?) {
+        self.schedule = schedule
+        self.project = project
+        self.boundary = boundary
+        self.fence = fence
+    }
+
+    /// The schedule and project.
+    public var key: ScheduleMarkKey { ScheduleMarkKey(schedule: schedule, project: project) }
 }
 
 /// A server's (status, task_state) as one listing saw it.

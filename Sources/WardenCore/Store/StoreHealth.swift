@@ -112,9 +112,11 @@ public struct HealthReportingStore: StateStore {
     public func calls(loop: String, since: Date) async throws -> [RecordedCall] { try await base.calls(loop: loop, since: since) }
     public func recordServerOutcomes(_ outcomes: [ServerOutcome]) async throws { try await base.recordServerOutcomes(outcomes) }
 
-    public func beginEpisode(_ key: String, loop: String, at now: Date) async throws -> Bool { try await base.beginEpisode(key, loop: loop, at: now) }
-    public func endEpisodes(loop: String, prefix: String, keeping current: Set<String>) async throws -> [String] {
-        try await base.endEpisodes(loop: loop, prefix: prefix, keeping: current)
+    public func beginEpisodes(_ keys: [String], loop: String, at now: Date) async throws -> Set<String> {
+        try await base.beginEpisodes(keys, loop: loop, at: now)
+    }
+    public func endEpisodes(loop: String, prefixes: [String], keeping current: Set<String>) async throws -> [String] {
+        try await base.endEpisodes(loop: loop, prefixes: prefixes, keeping: current)
     }
     @discardableResult
     public func endEpisode(_ key: String) async throws -> Bool { try await base.endEpisode(key) }
@@ -134,8 +136,8 @@ public struct HealthReportingStore: StateStore {
     public func appendQuotaSamples(project: String, samples: [QuotaSample], at now: Date) async throws {
         try await base.appendQuotaSamples(project: project, samples: samples, at: now)
     }
-    public func quotaHistory(project: String, resource: String, since: Date) async throws -> [QuotaReading] {
-        try await base.quotaHistory(project: project, resource: resource, since: since)
+    public func quotaHistory(project: String, resources: [String], since: Date) async throws -> [String: [QuotaReading]] {
+        try await base.quotaHistory(project: project, resources: resources, since: since)
     }
     public func quotaLevels(project: String) async throws -> [String: String] { try await base.quotaLevels(project: project) }
     public func setQuotaLevel(project: String, resource: String, level: String) async throws {
@@ -146,11 +148,11 @@ public struct HealthReportingStore: StateStore {
     @discardableResult
     public func unsnooze(project: String, serverId: String) async throws -> Bool { try await base.unsnooze(project: project, serverId: serverId) }
     public func activeSnoozes(at now: Date) async throws -> [Snooze] { try await base.activeSnoozes(at: now) }
-    public func lastHandledBoundary(schedule: String, project: String) async throws -> Date? {
-        try await base.lastHandledBoundary(schedule: schedule, project: project)
+    public func handledBoundaries(projects: [String]) async throws -> [ScheduleMarkKey: Date] {
+        try await base.handledBoundaries(projects: projects)
     }
-    public func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws {
-        try await base.setLastHandledBoundary(schedule: schedule, project: project, boundary: boundary, fence: fence)
+    public func setLastHandledBoundaries(_ marks: [HandledBoundary]) async throws -> [ScheduleMarkKey: ShardError] {
+        try await base.setLastHandledBoundaries(marks)
     }
 
     public func watch(_ job: WatchedJob) async throws { try await base.watch(job) }
@@ -186,11 +188,16 @@ public struct HealthReportingStore: StateStore {
         }
     }
 
-    public func scheduledStopSuccesses(project: String) async throws -> [String: Date] { try await base.scheduledStopSuccesses(project: project) }
-    public func openSavingsWindows(project: String) async throws -> [SavingsWindow] { try await base.openSavingsWindows(project: project) }
+    public func scheduledStopSuccesses(projects: [String]) async throws -> [String: [String: Date]] {
+        try await base.scheduledStopSuccesses(projects: projects)
+    }
+    public func openSavingsWindows(projects: [String]) async throws -> [SavingsWindow] { try await base.openSavingsWindows(projects: projects) }
     public func openSavingsWindow(_ window: SavingsWindow) async throws -> SavingsWindow { try await base.openSavingsWindow(window) }
-    public func closeSavingsWindow(id: Int64, at: Date) async throws { try await base.closeSavingsWindow(id: id, at: at) }
-    public func markSavingsCounted(id: Int64, until: Date) async throws { try await base.markSavingsCounted(id: id, until: until) }
-    public func latestSavingsWindowStart(project: String) async throws -> [String: Date] { try await base.latestSavingsWindowStart(project: project) }
+    public func recordSavingsProgress(counted: [Int64: Date], closed: [Int64: Date]) async throws {
+        try await base.recordSavingsProgress(counted: counted, closed: closed)
+    }
+    public func latestSavingsWindowStart(projects: [String]) async throws -> [String: [String: Date]] {
+        try await base.latestSavingsWindowStart(projects: projects)
+    }
     public func savings(since: Date, until: Date) async throws -> [SavingsTotal] { try await base.savings(since: since, until: until) }
 }
