@@ -21,6 +21,7 @@ enum StoreContract: String, CaseIterable, Sendable {
     case watchedJobs
     case acceptedCallsAndJobEnds
     case savingsWindows
+    case batchesAcrossProjects
 
     static let t0 = Date(timeIntervalSince1970: 1_790_000_000)
 
@@ -39,6 +40,7 @@ enum StoreContract: String, CaseIterable, Sendable {
         case .watchedJobs: try await Self.watchedJobs(store)
         case .acceptedCallsAndJobEnds: try await Self.acceptedCallsAndJobEnds(store)
         case .savingsWindows: try await Self.savingsWindows(store)
+        case .batchesAcrossProjects: try await Self.batchesAcrossProjects(store)
         }
     }
 
@@ -324,6 +326,60 @@ extension StoreContract {
         #expect(try await store.journal(since: 0, limit: 10).map(\.fence) == [fence, nil, fence, fence])
         #expect(try await store.entry(seq: intent)?.fence == fence)
         #expect(try await store.calls(loop: "schedule", since: t0).first?.intent.fence == fence)
+    }
+
+    /// The per-pass forms the loops use: one call covers many projects, resources, keys or windows,
+    /// and answers exactly what the one-at-a-time forms would.
+    static func batchesAcrossProjects(_ store: any StateStore) async throws {
+        // Episodes: only new keys are reported begun; ending by several prefixes keeps the rest.
+        #expect(try await store.beginEpisodes(["tag-error/p/a", "tag-error/q/b", "tag-error/p/a"], loop: "schedule", at: t0) == ["tag-error/p/a", "tag-error/q/b"])
+        #expect(try await store.beginEpisodes(["tag-error/p/a", "tag-error/p/c", "tag-error/px/d"], loop: "schedule", at: t0) == ["tag-error/p/c", "tag-error/px/d"])
+        #expect(try await store.beginEpisodes([], loop: "schedule", at: t0).isEmpty)
+        #expect(
+            try await store.endEpisodes(loop: "schedule", prefixes: ["tag-error/p/", "tag-error/q/"], keeping: ["tag-error/p/c"])
+                == ["tag-error/p/a", "tag-error/q/b"])
+        // A prefix does not claim a longer project name, and another loop's keys are untouched.
+        #expect(try await store.endEpisodes(loop: "stuck", prefixes: ["tag-error/px/"], keeping: []).isEmpty)
+        #expect(try await store.endEpisodes(loop: "schedule", prefixes: ["tag-error/"], keeping: []) == ["tag-error/p/c", "tag-error/px/d"])
+
+        // Quota history of several resources in one read; a resource without samples is empty.
+        try await store.appendQuotaSamples(project: "p", samples: [QuotaSample(resource: "cores", used: 1, limit: 10), QuotaSample(resource: "ram", used: 5, limit: nil)], at: t0)
+        try await store.appendQuotaSamples(project: "p", samples: [QuotaSample(resource: "cores", used: 2, limit: 10)], at: t0.addingTimeInterval(60))
+        try await store.appendQuotaSamples(project: "q", samples: [QuotaSample(resource: "cores", used: 9, limit: 10)], at: t0)
+        let history = try await store.quotaHistory(project: "p", resources: ["cores", "ram", "instances"], since: t0)
+        #expect(history["cores"]?.map(\.used) == [1, 2])
+        #expect(history["ram"]?.map(\.used) == [5])
+        #expect(history["instances"] ?? [] == [])
+        #expect(try await store.quotaHistory(project: "p", resources: ["cores"], since: t0.addingTimeInterval(1))["cores"]?.map(\.used) == [2])
+
+        // Marks of several projects written in one call and read in one.
+        let refused = try await store.setLastHandledBoundaries([
+            HandledBoundary(schedule: "office", project: "p", boundary: t0, fence: nil),
+            HandledBoundary(schedule: "lab", project: "p", boundary: t0.addingTimeInterval(60), fence: nil),
+            HandledBoundary(schedule: "office", project: "q", boundary: t0.addingTimeInterval(120), fence: nil),
+        ])
+        #expect(refused.isEmpty)
+        _ = try await store.setLastHandledBoundaries([HandledBoundary(schedule: "office", project: "p", boundary: t0.addingTimeInterval(86_400), fence: nil)])
+        #expect(
+            try await store.handledBoundaries(projects: ["p", "q", "r"]) == [
+                ScheduleMarkKey(schedule: "office", project: "p"): t0.addingTimeInterval(86_400),
+                ScheduleMarkKey(schedule: "lab", project: "p"): t0.addingTimeInterval(60),
+                ScheduleMarkKey(schedule: "office", project: "q"): t0.addingTimeInterval(120),
+            ])
+        #expect(try await store.handledBoundaries(projects: ["q"]).keys.map(\.project) == ["q"])
+        #expect(try await store.handledBoundaries(projects: []).isEmpty)
+
+        // Savings: windows of several projects, their progress written in one transaction.
+        let a = try await store.openSavingsWindow(
+            SavingsWindow(project: "p", serverId: "a", schedule: "office", flavor: "s3.small.1", vcpus: 1, ramMB: 1024, openedAt: t0, countedUntil: t0))
+        let b = try await store.openSavingsWindow(
+            SavingsWindow(project: "q", serverId: "b", schedule: "office", flavor: "s3.small.1", vcpus: 1, ramMB: 1024, openedAt: t0, countedUntil: t0))
+        #expect(Set(try await store.openSavingsWindows(projects: ["p", "q"]).map(\.id)) == [a.id, b.id])
+        try await store.recordSavingsProgress(counted: [a.id: t0.addingTimeInterval(300), b.id: t0.addingTimeInterval(300)], closed: [b.id: t0.addingTimeInterval(300)])
+        let open = try await store.openSavingsWindows(projects: ["p", "q"])
+        #expect(open.map(\.id) == [a.id] && open.first?.countedUntil == t0.addingTimeInterval(300))
+        #expect(try await store.latestSavingsWindowStart(projects: ["p", "q", "r"]) == ["p": ["a": t0], "q": ["b": t0]])
+        #expect(try await store.scheduledStopSuccesses(projects: ["p", "q"]).isEmpty)
     }
 }
 
