@@ -223,8 +223,7 @@ public struct ECSClient: Sendable {
             let client = httpClient
             (response, bytes) = try await Self.withDeadline(timeout, operation: request.operation) {
                 let response = try await client.execute(httpRequest, timeout: .nanoseconds(Int64(timeout.nanoseconds)))
-                let buffer = try await response.body.collect(upTo: 256 << 20)
-                return (response, buffer)
+                return (response, try await Self.collectBody(of: response, upTo: Self.largestBody))
             }
         } catch {
             let mapped = ECSClient.transportError(error, operation: request.operation, retryable: request.isRetrySafe)
@@ -249,6 +248,24 @@ public struct ECSClient: Sendable {
         }
         logger.trace("ECS call succeeded", metadata: ["operation": "\(request.operation)", "status": "\(status)", "request_id": "\(requestId ?? "-")"])
         return APIResponse(status: status, headers: response.headers, body: bytes, requestId: requestId)
+    }
+
+    /// The largest answer body read (a page of 1,000 server details is about 2 MB).
+    static let largestBody = 256 << 20
+
+    /// An answer's whole body in one buffer, sized once from `Content-Length` when the answer gives
+    /// one (a listing page is megabytes: growing the buffer chunk by chunk copies it several times).
+    /// More than `limit` bytes, announced or received, is an error.
+    static func collectBody(of response: HTTPClientResponse, upTo limit: Int) async throws -> ByteBuffer {
+        let announced = response.headers.first(name: "Content-Length").flatMap { Int($0) }
+        if let announced, announced > limit { throw NIOTooManyBytesError(maxBytes: limit) }
+        var buffer = ByteBufferAllocator().buffer(capacity: max(0, min(announced ?? 0, limit)))
+        for try await chunk in response.body {
+            guard buffer.readableBytes + chunk.readableBytes <= limit else { throw NIOTooManyBytesError(maxBytes: limit) }
+            var chunk = chunk
+            buffer.writeBuffer(&chunk)
+        }
+        return buffer
     }
 
     /// Builds the HTTP request: URL, headers, body, and the signature or token.

@@ -43,6 +43,12 @@ public final class ServerInventory: Sendable {
     /// read when `fresh` (left here for the other loops), otherwise a reading at most `maxAge` old
     /// or the one in progress.
     public func servers(of project: WardenProject, fresh: Bool, now: Date, settings: WardenSettings) async throws -> [Server] {
+        try await compactServers(of: project, fresh: fresh, now: now, settings: settings).map(\.server)
+    }
+
+    /// `servers(of:fresh:now:settings:)` in the compact form the reading is kept in (the same
+    /// storage as the shared reading: keeping it costs no more memory while the reading is shared).
+    public func compactServers(of project: WardenProject, fresh: Bool, now: Date, settings: WardenSettings) async throws -> [CompactServer] {
         let key = Self.key(project)
         let keep = settings.listedServerFilter
         let task: Task<[CompactServer], any Error> = readings.withLock { readings in
@@ -71,7 +77,7 @@ public final class ServerInventory: Sendable {
             // The read runs in a task of its own (shared); a cancelled caller (shutdown past its
             // grace) cancels it rather than waiting for the listing to end.
             return try await withTaskCancellationHandler {
-                try await task.value.map(\.server)
+                try await task.value
             } onCancel: {
                 task.cancel()
             }

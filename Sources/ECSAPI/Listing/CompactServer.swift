@@ -40,6 +40,18 @@ public struct CompactServer: Sendable {
         locked = server.locked
     }
 
+    /// The server's id, as listed.
+    public var serverId: String { id.text }
+
+    /// The server's name, as listed.
+    public var serverName: String { name }
+
+    /// Whether the listing carried the server's `tags` field (absent when the microversion is not honoured).
+    public var hasTagsField: Bool { tags != nil }
+
+    /// The value of the server's tag `key` (`Server.tagValue(_:)`).
+    public func tagValue(_ key: String) -> String? { Server.tagValue(key, in: tags) }
+
     /// The server, with the listed fields as they were listed (the others empty).
     public var server: Server {
         var server = Server(

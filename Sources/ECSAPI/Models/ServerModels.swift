@@ -253,11 +253,16 @@ public struct Server: Codable, Sendable, Hashable, Identifiable {
     /// The listing loops ask this of every server of the fleet: ASCII tags (nearly all) are matched
     /// on their bytes without building `tagPairs`; others are parsed as `tagPairs` parses them.
     public func tagValue(_ key: String) -> String? {
+        Self.tagValue(key, in: tags)
+    }
+
+    /// `tagValue(_:)` of a server whose `tags` are `tags`.
+    public static func tagValue(_ key: String, in tags: [String]?) -> String? {
         guard let tags else { return nil }
         var key = key
         let keyIsASCII = key.withUTF8 { $0.allSatisfy { $0 < 0x80 } }
         for var tag in tags {
-            let match: ServerTag?? = keyIsASCII ? Self.asciiTag(&tag, matching: key) : nil
+            let match: ServerTag?? = keyIsASCII ? asciiTag(&tag, matching: key) : nil
             switch match {
             case .some(.some(let pair)): return pair.value
             case .some(.none): continue

@@ -21,8 +21,10 @@ extension AutoStopScheduler {
                 cursor = boundary.date
             }
         }
-        let servers = lastObserved.withLock { $0 }.first { $0.project == project }?.servers ?? []
-        return servers.compactMap { server in
+        let reading = lastObserved.withLock { $0[project] } ?? []
+        return reading.compactMap { compact in
+            guard compact.tagValue(settings.tags.schedule) != nil else { return nil }
+            let server = compact.server
             guard server.status != .active, server.tagValue(settings.tags.ignore) == nil, let schedule = server.tagValue(settings.tags.schedule),
                 let at = next[schedule], let flavor = server.flavor?.id, let zone = server.availabilityZone
             else { return nil }
@@ -30,11 +32,11 @@ extension AutoStopScheduler {
         }
     }
 
-    /// Server id → name, from the scheduler's last listing (the tagged servers only).
+    /// Server id → name, from the scheduler's last listing (the servers some loop looks at).
     public func knownServerNames() -> [String: String] {
         var names: [String: String] = [:]
-        for project in lastObserved.withLock({ $0 }) {
-            for server in project.servers { names[server.id] = server.name }
+        for reading in lastObserved.withLock({ $0 }).values {
+            for server in reading { names[server.serverId] = server.serverName }
         }
         return names
     }
@@ -45,15 +47,13 @@ extension AutoStopScheduler {
     /// the per-minute budget — and the stored marks and snoozes.
     public func preview(now: Date, hours: Double) async throws -> [AutoStopPlanner.PreviewStep] {
         let settings = context.settings
-        let known = Dictionary(lastObserved.withLock { $0 }.map { ($0.project, $0) }, uniquingKeysWith: { a, _ in a })
+        let known = lastObserved.withLock { $0 }
         var observed: [ProjectServers] = []
         for project in context.projects {
-            if let reading = known[project.name] {
-                observed.append(reading)
-            } else {
-                let servers = try await context.inventory.servers(of: project, fresh: false, now: now, settings: settings)
-                observed.append(ProjectServers(project: project.name, servers: servers.filter { $0.tagValue(settings.tags.schedule) != nil }))
-            }
+            var reading = known[project.name]
+            if reading == nil { reading = try await context.inventory.compactServers(of: project, fresh: false, now: now, settings: settings) }
+            let tagged = (reading ?? []).filter { $0.tagValue(settings.tags.schedule) != nil }.map(\.server)
+            observed.append(ProjectServers(project: project.name, servers: tagged))
         }
         let (marks, snoozes) = try await storedMarksAndSnoozes(of: observed, settings: settings, now: now)
         return AutoStopPlanner.preview(

@@ -17,8 +17,9 @@ public final class AutoStopScheduler: Reconciler {
     private let lastPlan = Mutex<AutoStopPlan?>(nil)
     /// Servers due to start soon whose start is at risk (the last pass's check).
     let latestAtRisk = Mutex<[StartPreflight.AtRisk]>([])
-    /// The tagged servers of the last pass's reading, for the plan endpoint (which then lists nothing).
-    let lastObserved = Mutex<[ProjectServers]>([])
+    /// The last pass's reading of each project, for the plan endpoints (which then list nothing):
+    /// the compact values the inventory keeps (the same storage while it shares them), not `Server`s.
+    let lastObserved = Mutex<[String: [CompactServer]]>([:])
     /// How long the last reading of every project took (sets how early to read before a boundary).
     private let lastReadSeconds = Mutex<Double>(0)
     /// The loop was paused: a pass in progress (waiting for a boundary) acts on nothing more.
@@ -41,31 +42,35 @@ public final class AutoStopScheduler: Reconciler {
         failures += await recoverOpenIntents(projects: projects, settings: settings, now: now)
 
         let readStarted = ContinuousClock.now
-        let reads = await boundedForEach(projects, limit: settings.projectConcurrency) { project -> Result<ProjectServers, ReadFailure> in
+        typealias Read = (servers: ProjectServers, reading: [CompactServer])
+        let reads = await boundedForEach(projects, limit: settings.projectConcurrency) { project -> Result<Read, ReadFailure> in
             do {
-                let listed = try await self.context.inventory.servers(of: project, fresh: true, now: now, settings: settings)
+                let reading = try await self.context.inventory.compactServers(of: project, fresh: true, now: now, settings: settings)
                 // The reference: `tags` is absent when the microversion is not honoured. Such a
                 // listing cannot tell scheduled servers from others: act on nothing in the project.
-                let untagged = listed.filter { $0.tags == nil }
+                let untagged = reading.filter { !$0.hasTagsField }
                 if let example = untagged.first {
-                    return Result<ProjectServers, ReadFailure>.failure(
+                    return Result<Read, ReadFailure>.failure(
                         ReadFailure(
                             part: PartFailure(
                                 part: project.name,
-                                message: "the server listing has no tags field for \(untagged.count) servers (e.g. \(example.id)): the API did not honour microversion 2.26; acting on nothing in this project"),
+                                message: "the server listing has no tags field for \(untagged.count) servers (e.g. \(example.serverId)): the API did not honour microversion 2.26; acting on nothing in this project"),
                             listingWithoutTags: true))
                 }
-                return Result<ProjectServers, ReadFailure>.success(
-                    ProjectServers(project: project.name, servers: listed.filter { $0.tagValue(settings.tags.schedule) != nil }))
+                let tagged = reading.filter { $0.tagValue(settings.tags.schedule) != nil }.map(\.server)
+                return Result<Read, ReadFailure>.success((ProjectServers(project: project.name, servers: tagged), reading))
             } catch {
                 return .failure(ReadFailure(part: PartFailure(part: project.name, message: "cannot read servers: \(error)"), listingWithoutTags: false))
             }
         }
         var observed: [ProjectServers] = []
+        var readings: [String: [CompactServer]] = [:]
         var withoutTags: [PartFailure] = []
         for read in reads {
             switch read {
-            case .success(let servers): observed.append(servers)
+            case .success(let read):
+                observed.append(read.servers)
+                readings[read.servers.project] = read.reading
             case .failure(let failure):
                 failures.append(failure.part)
                 if failure.listingWithoutTags { withoutTags.append(failure.part) }
@@ -75,7 +80,7 @@ public final class AutoStopScheduler: Reconciler {
         if !projects.isEmpty && observed.isEmpty {
             throw WardenError.allPartsFailed(loop: name, failures: failures)
         }
-        lastObserved.withLock { $0 = observed }
+        lastObserved.withLock { $0 = readings }
         let readSeconds = (ContinuousClock.now - readStarted).inSeconds
         lastReadSeconds.withLock { $0 = readSeconds }
         let plan = try await makePlan(
