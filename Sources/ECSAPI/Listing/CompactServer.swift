@@ -118,17 +118,22 @@ enum CompactText: Sendable {
         switch self {
         case .text(let text): return text
         case .uuid(let high, let low):
-            let hex = Array("0123456789abcdef".utf8)
-            var bytes = [UInt8](repeating: UInt8(ascii: "-"), count: 36)
-            var position = 0
-            for digit in 0..<32 {
-                if position == 8 || position == 13 || position == 18 || position == 23 { position += 1 }
-                let word = digit < 16 ? high : low
-                let shift = UInt64((15 - digit % 16) * 4)
-                bytes[position] = hex[Int((word >> shift) & 0xF)]
-                position += 1
+            // One allocation: the digits are written straight into the string's storage.
+            return String(unsafeUninitializedCapacity: 36) { bytes in
+                let hex: StaticString = "0123456789abcdef"
+                var position = 0
+                for digit in 0..<32 {
+                    if position == 8 || position == 13 || position == 18 || position == 23 {
+                        bytes[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    let word = digit < 16 ? high : low
+                    let shift = UInt64((15 - digit % 16) * 4)
+                    bytes[position] = hex.utf8Start[Int((word >> shift) & 0xF)]
+                    position += 1
+                }
+                return 36
             }
-            return String(decoding: bytes, as: UTF8.self)
         }
     }
 }
@@ -139,13 +144,33 @@ enum CompactTimestamp: Sendable {
     case text(String)
 
     init(_ text: String) {
-        if text.utf8.count == 20, let date = ECSTimestamp.parse(text), let seconds = Int64(exactly: date.timeIntervalSince1970),
-            Self.format(seconds) == text
-        {
-            self = .seconds(seconds)
-        } else {
-            self = .text(text)
+        var text = text
+        self = text.withUTF8 { Self.canonicalSeconds($0) }.map(CompactTimestamp.seconds) ?? .text(text)
+    }
+
+    /// The epoch second of `yyyy-MM-ddTHH:mm:ssZ` when `bytes` are exactly that form of a real
+    /// time (so `format` gives the same bytes back), else nil. Allocates nothing.
+    static func canonicalSeconds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard bytes.count == 20, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
+            bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"), bytes[19] == UInt8(ascii: "Z")
+        else { return nil }
+        func number(_ start: Int, _ digits: Int) -> Int64? {
+            var value: Int64 = 0
+            for offset in start..<(start + digits) {
+                let byte = bytes[offset]
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            }
+            return value
         }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2), let minute = number(14, 2),
+            let second = number(17, 2), (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 60
+        else { return nil }
+        let seconds = CivilTime.daysFromCivil(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
+        // A day past its month's end (say 02-30) names another date: not canonical.
+        let back = CivilTime(epochSeconds: seconds)
+        guard back.year == year, back.month == month, back.day == day else { return nil }
+        return seconds
     }
 
     var text: String {
@@ -159,23 +184,28 @@ enum CompactTimestamp: Sendable {
     static func format(_ seconds: Int64) -> String {
         let time = CivilTime(epochSeconds: seconds)
         guard (0...9999).contains(time.year) else { return ECSTimestamp.formatSeconds(Date(timeIntervalSince1970: TimeInterval(seconds))) }
-        var bytes = [UInt8](repeating: 0, count: 20)
-        func put(_ value: Int64, at position: Int, digits: Int) {
-            var rest = value
-            for offset in stride(from: digits - 1, through: 0, by: -1) {
-                bytes[position + offset] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
+        // One allocation: the digits are written straight into the string's storage.
+        return String(unsafeUninitializedCapacity: 20) { bytes in
+            func put(_ value: Int64, at position: Int, digits: Int) {
+                var rest = value
+                for offset in stride(from: digits - 1, through: 0, by: -1) {
+                    bytes[position + offset] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
             }
+            put(time.year, at: 0, digits: 4)
+            put(time.month, at: 5, digits: 2)
+            put(time.day, at: 8, digits: 2)
+            put(time.hour, at: 11, digits: 2)
+            put(time.minute, at: 14, digits: 2)
+            put(time.second, at: 17, digits: 2)
+            bytes[4] = UInt8(ascii: "-")
+            bytes[7] = UInt8(ascii: "-")
+            bytes[10] = UInt8(ascii: "T")
+            bytes[13] = UInt8(ascii: ":")
+            bytes[16] = UInt8(ascii: ":")
+            bytes[19] = UInt8(ascii: "Z")
+            return 20
         }
-        put(time.year, at: 0, digits: 4)
-        put(time.month, at: 5, digits: 2)
-        put(time.day, at: 8, digits: 2)
-        put(time.hour, at: 11, digits: 2)
-        put(time.minute, at: 14, digits: 2)
-        put(time.second, at: 17, digits: 2)
-        for (position, byte) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "Z")] as [(Int, Unicode.Scalar)] {
-            bytes[position] = UInt8(byte.value)
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
