@@ -62,14 +62,11 @@ enum ExpositionText {
         return (String(decoding: bytes, as: UTF8.self), scopeLength)
     }
 
-    /// Whether the series of label text `text` starts with the labels rendered as `scope`: equal,
-    /// or followed by the next label (so `region="eu-west-0"` does not claim `region="eu-west-01"`).
+    /// Whether the series of label text `text` starts with the labels rendered as `scope`. A byte
+    /// prefix is exact: each label ends with its closing quote (quotes inside values are escaped),
+    /// so `region="eu-west-0"` does not claim `region="eu-west-01"`.
     static func labelText(_ text: String, isInScope scope: String) -> Bool {
-        if scope.isEmpty { return true }
-        var rest = text.utf8[...]
-        guard rest.starts(with: scope.utf8) else { return false }
-        rest = rest.dropFirst(scope.utf8.count)
-        return rest.isEmpty || rest.first == UInt8(ascii: ",")
+        text.utf8.starts(with: scope.utf8)
     }
 }
 
