@@ -50,26 +50,39 @@ public final class WardenMetrics: Sendable {
         self.registry = registry
         quotaLimit = families.gauge("ecs_warden_quota_limit", "Quota limit per resource (absent when unlimited).", scopeDepth: 2)
         quotaUsed = families.gauge("ecs_warden_quota_used", "Quota usage per resource.", scopeDepth: 2)
-        quotaRatio = families.gauge("ecs_warden_quota_usage_ratio", "Used divided by limit per resource (0 to 1+; absent when unlimited).", scopeDepth: 2)
-        quotaETA = families.gauge("ecs_warden_quota_exhaustion_eta_seconds", "Seconds until the resource is exhausted at the recent linear rate (absent when not growing).",
+        quotaRatio = families.gauge(
+            "ecs_warden_quota_usage_ratio", "Used divided by limit per resource (0 to 1+; absent when unlimited).", scopeDepth: 2)
+        quotaETA = families.gauge(
+            "ecs_warden_quota_exhaustion_eta_seconds", "Seconds until the resource is exhausted at the recent linear rate (absent when not growing).",
             scopeDepth: 2)
         stuckJobs = families.gauge("ecs_warden_stuck_jobs", "Watched jobs in INIT or RUNNING past their deadline.")
-        stuckServers = families.gauge("ecs_warden_stuck_servers", "Servers whose status and task_state have not changed for longer than their threshold.")
-        stuckServerAge = families.gauge("ecs_warden_stuck_server_age_seconds", "Seconds each currently stuck server has been in its state (bounded set).")
-        unhealthyServers = families.gauge("ecs_warden_unhealthy_servers",
+        stuckServers = families.gauge(
+            "ecs_warden_stuck_servers", "Servers whose status and task_state have not changed for longer than their threshold.")
+        stuckServerAge = families.gauge(
+            "ecs_warden_stuck_server_age_seconds", "Seconds each currently stuck server has been in its state (bounded set).")
+        unhealthyServers = families.gauge(
+            "ecs_warden_unhealthy_servers",
             "Servers whose details show a problem, by reason (status_error, status_unknown, host_down, host_maintenance, host_unknown, fault).")
-        flavorSoldOut = families.gauge("ecs_warden_flavor_sold_out", "1 when the flavor is sold out (sellout, obt_sellout) in the AZ, else 0.", scopeDepth: 1)
+        flavorSoldOut = families.gauge(
+            "ecs_warden_flavor_sold_out", "1 when the flavor is sold out (sellout, obt_sellout) in the AZ, else 0.", scopeDepth: 1)
         scheduleServers = families.gauge("ecs_warden_schedule_servers", "Servers carrying each schedule tag, by state.")
         scheduleTagErrors = families.gauge("ecs_warden_schedule_tag_errors", "Servers left alone because of a bad schedule-related tag, by reason.")
-        scheduleListingErrors = families.gauge("ecs_warden_schedule_listing_errors", "Projects whose server listing the scheduler refused, by reason (listing_without_tags): nothing is acted on there.")
-        scheduleAtRisk = families.gauge("ecs_warden_schedule_at_risk",
+        scheduleListingErrors = families.gauge(
+            "ecs_warden_schedule_listing_errors", "Projects whose server listing the scheduler refused, by reason (listing_without_tags): nothing is acted on there.")
+        scheduleAtRisk = families.gauge(
+            "ecs_warden_schedule_at_risk",
             "Servers due to start within the preflight lead whose start the API would refuse, by reason (flavor_sold_out, flavor_not_on_sale, flavor_gone, locked, server_error).")
         flavorChanges = families.counter("ecs_warden_flavor_state_changes_total", "Sale-state transitions observed per flavor and AZ.")
-        scheduleActions = families.counter("ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result (success, failed, retrying, capacity, unknown, dry_run).")
-        remediationActions = families.counter("ecs_warden_remediation_actions_total", "Stuck-server remedies per server, by action and result (success, failed, retrying, capacity, unknown, dry_run).")
-        stoppedServerSeconds = families.counter("ecs_warden_schedule_stopped_server_seconds_total", "Seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
-        stoppedVCPUSeconds = families.counter("ecs_warden_schedule_stopped_vcpu_seconds_total", "vCPU-seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
-        stoppedRAMSeconds = families.counter("ecs_warden_schedule_stopped_ram_mb_seconds_total", "RAM (MB) × seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
+        scheduleActions = families.counter(
+            "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result (success, failed, retrying, capacity, unknown, dry_run).")
+        remediationActions = families.counter(
+            "ecs_warden_remediation_actions_total", "Stuck-server remedies per server, by action and result (success, failed, retrying, capacity, unknown, dry_run).")
+        stoppedServerSeconds = families.counter(
+            "ecs_warden_schedule_stopped_server_seconds_total", "Seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
+        stoppedVCPUSeconds = families.counter(
+            "ecs_warden_schedule_stopped_vcpu_seconds_total", "vCPU-seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
+        stoppedRAMSeconds = families.counter(
+            "ecs_warden_schedule_stopped_ram_mb_seconds_total", "RAM (MB) × seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
         loopRuns = families.counter("ecs_warden_loop_runs_total", "Reconcile passes by loop and result (success, partial, error).")
         apiRequests = families.counter("ecs_warden_api_requests_total", "ECS API attempts by operation and outcome code.")
         loopLastSuccess = families.gauge("ecs_warden_loop_last_success_timestamp_seconds", "Unix time of each loop's last successful pass.")
