@@ -9,7 +9,12 @@ import Synchronization
 /// Metric names are part of the product (operators alert on them). No per-server labels, except
 /// for the bounded set of currently stuck servers.
 public final class WardenMetrics: Sendable {
+    /// The registry of the metrics that are not labelled families (histograms, the store gauge,
+    /// cluster and reload counters); the families follow its text in `exposition()`.
     public let registry: PrometheusCollectorRegistry
+    private let families = ExportedMetricFamilies()
+    /// The size of the registry's last text, to reserve room for the next.
+    private let registryTextSize = Mutex(0)
 
     let quotaLimit: GaugeFamily
     let quotaUsed: GaugeFamily
@@ -43,41 +48,44 @@ public final class WardenMetrics: Sendable {
     /// Creates the metrics on `registry` (a fresh one by default).
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        quotaLimit = GaugeFamily(registry, "ecs_warden_quota_limit", "Quota limit per resource (absent when unlimited).")
-        quotaUsed = GaugeFamily(registry, "ecs_warden_quota_used", "Quota usage per resource.")
-        quotaRatio = GaugeFamily(registry, "ecs_warden_quota_usage_ratio", "Used divided by limit per resource (0 to 1+; absent when unlimited).")
-        quotaETA = GaugeFamily(
-            registry, "ecs_warden_quota_exhaustion_eta_seconds", "Seconds until the resource is exhausted at the recent linear rate (absent when not growing).")
-        stuckJobs = GaugeFamily(registry, "ecs_warden_stuck_jobs", "Watched jobs in INIT or RUNNING past their deadline.")
-        stuckServers = GaugeFamily(registry, "ecs_warden_stuck_servers", "Servers whose status and task_state have not changed for longer than their threshold.")
-        stuckServerAge = GaugeFamily(
-            registry, "ecs_warden_stuck_server_age_seconds", "Seconds each currently stuck server has been in its state (bounded set).")
-        unhealthyServers = GaugeFamily(
-            registry, "ecs_warden_unhealthy_servers",
+        quotaLimit = families.gauge("ecs_warden_quota_limit", "Quota limit per resource (absent when unlimited).", scopeDepth: 2)
+        quotaUsed = families.gauge("ecs_warden_quota_used", "Quota usage per resource.", scopeDepth: 2)
+        quotaRatio = families.gauge(
+            "ecs_warden_quota_usage_ratio", "Used divided by limit per resource (0 to 1+; absent when unlimited).", scopeDepth: 2)
+        quotaETA = families.gauge(
+            "ecs_warden_quota_exhaustion_eta_seconds", "Seconds until the resource is exhausted at the recent linear rate (absent when not growing).",
+            scopeDepth: 2)
+        stuckJobs = families.gauge("ecs_warden_stuck_jobs", "Watched jobs in INIT or RUNNING past their deadline.")
+        stuckServers = families.gauge(
+            "ecs_warden_stuck_servers", "Servers whose status and task_state have not changed for longer than their threshold.")
+        stuckServerAge = families.gauge(
+            "ecs_warden_stuck_server_age_seconds", "Seconds each currently stuck server has been in its state (bounded set).")
+        unhealthyServers = families.gauge(
+            "ecs_warden_unhealthy_servers",
             "Servers whose details show a problem, by reason (status_error, status_unknown, host_down, host_maintenance, host_unknown, fault).")
-        flavorSoldOut = GaugeFamily(registry, "ecs_warden_flavor_sold_out", "1 when the flavor is sold out (sellout, obt_sellout) in the AZ, else 0.")
-        scheduleServers = GaugeFamily(registry, "ecs_warden_schedule_servers", "Servers carrying each schedule tag, by state.")
-        scheduleTagErrors = GaugeFamily(
-            registry, "ecs_warden_schedule_tag_errors", "Servers left alone because of a bad schedule-related tag, by reason.")
-        scheduleListingErrors = GaugeFamily(
-            registry, "ecs_warden_schedule_listing_errors", "Projects whose server listing the scheduler refused, by reason (listing_without_tags): nothing is acted on there.")
-        scheduleAtRisk = GaugeFamily(
-            registry, "ecs_warden_schedule_at_risk",
+        flavorSoldOut = families.gauge(
+            "ecs_warden_flavor_sold_out", "1 when the flavor is sold out (sellout, obt_sellout) in the AZ, else 0.", scopeDepth: 1)
+        scheduleServers = families.gauge("ecs_warden_schedule_servers", "Servers carrying each schedule tag, by state.")
+        scheduleTagErrors = families.gauge("ecs_warden_schedule_tag_errors", "Servers left alone because of a bad schedule-related tag, by reason.")
+        scheduleListingErrors = families.gauge(
+            "ecs_warden_schedule_listing_errors", "Projects whose server listing the scheduler refused, by reason (listing_without_tags): nothing is acted on there.")
+        scheduleAtRisk = families.gauge(
+            "ecs_warden_schedule_at_risk",
             "Servers due to start within the preflight lead whose start the API would refuse, by reason (flavor_sold_out, flavor_not_on_sale, flavor_gone, locked, server_error).")
-        flavorChanges = CounterFamily(registry, "ecs_warden_flavor_state_changes_total", "Sale-state transitions observed per flavor and AZ.")
-        scheduleActions = CounterFamily(
-            registry, "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result (success, failed, retrying, capacity, unknown, dry_run).")
-        remediationActions = CounterFamily(
-            registry, "ecs_warden_remediation_actions_total", "Stuck-server remedies per server, by action and result (success, failed, retrying, capacity, unknown, dry_run).")
-        stoppedServerSeconds = CounterFamily(
-            registry, "ecs_warden_schedule_stopped_server_seconds_total", "Seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
-        stoppedVCPUSeconds = CounterFamily(
-            registry, "ecs_warden_schedule_stopped_vcpu_seconds_total", "vCPU-seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
-        stoppedRAMSeconds = CounterFamily(
-            registry, "ecs_warden_schedule_stopped_ram_mb_seconds_total", "RAM (MB) × seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
-        loopRuns = CounterFamily(registry, "ecs_warden_loop_runs_total", "Reconcile passes by loop and result (success, partial, error).")
-        apiRequests = CounterFamily(registry, "ecs_warden_api_requests_total", "ECS API attempts by operation and outcome code.")
-        loopLastSuccess = GaugeFamily(registry, "ecs_warden_loop_last_success_timestamp_seconds", "Unix time of each loop's last successful pass.")
+        flavorChanges = families.counter("ecs_warden_flavor_state_changes_total", "Sale-state transitions observed per flavor and AZ.")
+        scheduleActions = families.counter(
+            "ecs_warden_schedule_actions_total", "Scheduled start/stop actions per server, by result (success, failed, retrying, capacity, unknown, dry_run).")
+        remediationActions = families.counter(
+            "ecs_warden_remediation_actions_total", "Stuck-server remedies per server, by action and result (success, failed, retrying, capacity, unknown, dry_run).")
+        stoppedServerSeconds = families.counter(
+            "ecs_warden_schedule_stopped_server_seconds_total", "Seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
+        stoppedVCPUSeconds = families.counter(
+            "ecs_warden_schedule_stopped_vcpu_seconds_total", "vCPU-seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
+        stoppedRAMSeconds = families.counter(
+            "ecs_warden_schedule_stopped_ram_mb_seconds_total", "RAM (MB) × seconds scheduled servers spent stopped by their schedule, per schedule and flavor.")
+        loopRuns = families.counter("ecs_warden_loop_runs_total", "Reconcile passes by loop and result (success, partial, error).")
+        apiRequests = families.counter("ecs_warden_api_requests_total", "ECS API attempts by operation and outcome code.")
+        loopLastSuccess = families.gauge("ecs_warden_loop_last_success_timestamp_seconds", "Unix time of each loop's last successful pass.")
         loopDurations = Mutex([:])
         apiDurations = Mutex([:])
         storeWritable = registry.makeGauge(
@@ -151,86 +159,31 @@ public final class WardenMetrics: Sendable {
         remediationActions.increment([("action", action), ("result", result.rawValue)], by: count)
     }
 
-    /// The exposition text (sorted by nothing: the registry's order is not stable).
-    public func exposition() -> String { registry.emitToString() }
-}
-
-/// A gauge name with a changing set of label sets. `replace` writes a whole snapshot: label sets
-/// that are gone are unregistered, so a resolved problem stops being exported.
-final class GaugeFamily: Sendable {
-    typealias Labels = [(String, String)]
-    private let registry: PrometheusCollectorRegistry
-    private let name: String
-    private let help: String
-    private let gauges: Mutex<[String: Gauge]>
-
-    init(_ registry: PrometheusCollectorRegistry, _ name: String, _ help: String) {
-        self.registry = registry
-        self.name = name
-        self.help = help
-        self.gauges = Mutex([:])
+    /// The gauge family `name` (made on first use), written after the registry's metrics.
+    /// `scopeDepth` is the number of leading labels its `replace` scopes name (0: the whole family).
+    public func gaugeFamily(named name: String, help: String, scopeDepth: Int = 0) -> GaugeFamily {
+        families.gauge(name, help, scopeDepth: scopeDepth)
     }
 
-    private static func key(_ labels: Labels) -> String {
-        labels.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1F}")
+    /// The exposition in parts, to be sent one after the other: the registry's text (in its own
+    /// order), then each family's cached text (series sorted by labels; nothing for an empty family).
+    public func expositionParts() -> [[UInt8]] {
+        var registryText = [UInt8]()
+        registryText.reserveCapacity(registryTextSize.withLock { $0 } + 1024)
+        registry.emit(into: &registryText)
+        registryTextSize.withLock { $0 = registryText.count }
+        return [registryText] + families.expositionTexts()
     }
 
-    private func gauge(_ labels: Labels) -> Gauge {
-        gauges.withLock { gauges in
-            let key = Self.key(labels)
-            if let gauge = gauges[key] { return gauge }
-            let gauge = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
-            gauges[key] = gauge
-            return gauge
-        }
+    /// The exposition text as UTF-8 bytes.
+    public func expositionBytes() -> [UInt8] {
+        let parts = expositionParts()
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for part in parts { bytes.append(contentsOf: part) }
+        return bytes
     }
 
-    /// Sets one series.
-    func set(_ labels: Labels, _ value: Double) {
-        gauge(labels).set(value)
-    }
-
-    /// Replaces every series whose labels start with `scope` by `values`; the others are untouched.
-    func replace(scope: Labels = [], with values: [(Labels, Double)]) {
-        // The separator ends the scope, so region "eu-west-0" does not also claim "eu-west-01".
-        let scopeKey = Self.key(scope) + "\u{1F}"
-        let keep = Set(values.map { Self.key($0.0) })
-        let stale: [Gauge] = gauges.withLock { gauges in
-            let gone = gauges.filter { key, _ in (scope.isEmpty || key.hasPrefix(scopeKey)) && !keep.contains(key) }
-            for key in gone.keys { gauges.removeValue(forKey: key) }
-            return Array(gone.values)
-        }
-        for gauge in stale { registry.unregisterGauge(gauge) }
-        for (labels, value) in values { set(labels, value) }
-    }
-
-    /// The current value of every series (tests and the status API).
-    var count: Int { gauges.withLock { $0.count } }
-}
-
-/// A counter name with label sets created on first use.
-final class CounterFamily: Sendable {
-    private let registry: PrometheusCollectorRegistry
-    private let name: String
-    private let help: String
-    private let counters: Mutex<[String: Counter]>
-
-    init(_ registry: PrometheusCollectorRegistry, _ name: String, _ help: String) {
-        self.registry = registry
-        self.name = name
-        self.help = help
-        self.counters = Mutex([:])
-    }
-
-    func increment(_ labels: [(String, String)], by amount: Int = 1) {
-        let counter = counters.withLock { counters in
-            let key = labels.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1F}")
-            if let counter = counters[key] { return counter }
-            // The name carries `_total`; the descriptor's unit stays empty so it is not doubled.
-            let counter = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
-            counters[key] = counter
-            return counter
-        }
-        counter.increment(by: Int64(amount))
-    }
+    /// The exposition text.
+    public func exposition() -> String { String(decoding: expositionBytes(), as: UTF8.self) }
 }

@@ -78,7 +78,7 @@ enum StateBackendSession {
                 let coordinator = LeaseCoordinator(
                     client: client, settings: LeaseSettings(node: cluster.node, ttl: .milliseconds(Int64(cluster.leaseTTL * 1000))),
                     shards: { runtimeBox.withLock { $0?.context.shards } ?? [] },
-                    metrics: ClusterMetrics(registry: metrics.registry, node: cluster.node), logger: logger,
+                    metrics: ClusterMetrics(metrics: metrics, node: cluster.node), logger: logger,
                     notified: { payload in await runtimeBox.withLock { $0 }?.clusterNotified(payload) })
                 var opened = OpenedState(store: store, metrics: metrics, ownership: coordinator, cluster: coordinator, clusterControl: coordinator)
                 opened.services = [("lease coordinator", coordinator)]

@@ -72,7 +72,12 @@ public enum WardenRoutes {
         router.get("/metrics") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: backend.context.metrics.registry.emitToBuffer())))
+            // The parts (mostly families' cached texts) go straight into the body: one copy.
+            let parts = backend.context.metrics.expositionParts()
+            var body = ByteBuffer()
+            body.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+            for part in parts { body.writeBytes(part) }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
         }
         return router
     }

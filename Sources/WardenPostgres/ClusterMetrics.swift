@@ -1,5 +1,4 @@
 import Prometheus
-import Synchronization
 import WardenCore
 
 /// Cluster mode's own series: nodes alive, shards (total, owned here, without an owner), the
@@ -9,11 +8,16 @@ public final class ClusterMetrics: Sendable {
     public static let reasons = ["first", "expired", "released", "left", "lost"]
     let registry: PrometheusCollectorRegistry
     let node: String
-    private let exported = Mutex<Set<ShardID>>([])
+    /// `ecs_warden_cluster_shard_epoch{node,shard}`: one series per shard held (up to the number of
+    /// shards), replaced each lease round, so it is a family of `metrics` rather than registry gauges.
+    private let shardEpochs: GaugeFamily
 
-    public init(registry: PrometheusCollectorRegistry, node: String) {
-        self.registry = registry
+    /// Cluster series on `metrics`: the shard epochs as one of its families, the others on its registry.
+    public init(metrics: WardenMetrics, node: String) {
+        self.registry = metrics.registry
         self.node = node
+        shardEpochs = metrics.gaugeFamily(
+            named: "ecs_warden_cluster_shard_epoch", help: "The epoch (fencing token) of each shard this node holds.", scopeDepth: 1)
         for reason in Self.reasons { handoverCounter(reason).increment(by: Int64(0)) }
         renewFailures.increment(by: Int64(0))
     }
@@ -52,17 +56,6 @@ public final class ClusterMetrics: Sendable {
 
     func owned(_ held: [ShardID: Int64]) {
         gauge("ecs_warden_cluster_shards_owned", "Shards this node holds a lease of.").set(to: Double(held.count))
-        let gone = exported.withLock { exported -> Set<ShardID> in
-            let gone = exported.subtracting(held.keys)
-            exported = Set(held.keys)
-            return gone
-        }
-        for (shard, epoch) in held {
-            gauge("ecs_warden_cluster_shard_epoch", "The epoch (fencing token) of each shard this node holds.", [("shard", shard.rawValue)]).set(to: Double(epoch))
-        }
-        for shard in gone {
-            registry.unregisterGauge(
-                gauge("ecs_warden_cluster_shard_epoch", "The epoch (fencing token) of each shard this node holds.", [("shard", shard.rawValue)]))
-        }
+        shardEpochs.replace(scope: [("node", node)], with: held.map { shard, epoch in ([("node", node), ("shard", shard.rawValue)], Double(epoch)) })
     }
 }

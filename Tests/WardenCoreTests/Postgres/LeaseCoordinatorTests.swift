@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import PostgresNIO
-import Prometheus
 import Testing
 import WardenCore
 
@@ -16,7 +15,7 @@ struct LeaseCoordinatorTests {
     static func coordinator(_ store: PostgresStateStore, _ node: String, ttl: Duration = .seconds(3), shards: [ShardID] = shards) -> LeaseCoordinator {
         LeaseCoordinator(
             client: store.client, settings: LeaseSettings(node: node, ttl: ttl), shards: { shards },
-            metrics: ClusterMetrics(registry: PrometheusCollectorRegistry(), node: node), logger: PostgresHarness.logger)
+            metrics: ClusterMetrics(metrics: WardenMetrics(), node: node), logger: PostgresHarness.logger)
     }
 
     static func holders(_ store: PostgresStateStore) async throws -> [String: (holder: String?, epoch: Int64, live: Bool)] {
