@@ -227,7 +227,8 @@ func queryValue(_ request: TestHTTPServer.Request, _ name: String) -> String? {
 
 @Suite struct RateLimiterTests {
     @Test func anEmptyBucketMakesCallersWait() async throws {
-        let bucket = TokenBucket(RateLimit(requestsPerSecond: 0.5, burst: 3))
+        // A token every 100 s: the waiter cannot get one before it is cancelled, however slow the machine.
+        let bucket = TokenBucket(RateLimit(requestsPerSecond: 0.01, burst: 3))
         for _ in 0..<3 { try await bucket.acquire() }
         #expect(await bucket.available() < 1)
         let waiter = Task { try await bucket.acquire() }
