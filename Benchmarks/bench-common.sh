@@ -4,7 +4,8 @@
 #
 # Environment (documented in both scripts' headers):
 #   SKIP_BUILD=1        no release build
-#   SCRATCH_PATH=dir    SwiftPM scratch path of the release build (default: the package's .build)
+#   SCRATCH_PATH=dir    SwiftPM scratch path of the release build (default: .build-static, where
+#                       packaging/build-deb.sh builds the binary the package ships)
 #   BUILD_NICE=10       niceness of the release build (0 = not niced)
 
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -20,26 +21,24 @@ require_python3() {
   command -v python3 >/dev/null 2>&1 || die "python3 is required"
 }
 
-# The scratch path of the release build (where the binaries are by default).
-if [ -n "$SCRATCH_PATH" ]; then SCRATCH="$SCRATCH_PATH"; else SCRATCH="$ROOT/.build"; fi
+# The scratch path of the release build (where the binaries are by default): the binaries are built
+# as the package builds them (--static-swift-stdlib), so the figures are those of what operators run.
+if [ -n "$SCRATCH_PATH" ]; then SCRATCH="$SCRATCH_PATH"; else SCRATCH="$ROOT/.build-static"; fi
 
-# release_build HINT PRODUCT...: `swift build -c release`, one product per invocation, niced by
+# release_build HINT PRODUCT...: `swift build -c release --static-swift-stdlib`, one product per invocation, niced by
 # BUILD_NICE, in SCRATCH; nothing with SKIP_BUILD=1. HINT completes the error when swift is missing.
 release_build() {
   local hint="$1"
   shift
   if [ "$SKIP_BUILD" = "1" ]; then return 0; fi
   command -v swift >/dev/null 2>&1 || die "swift is not on PATH ($hint)"
-  local common=(build -c release --package-path "$ROOT")
-  if [ -n "$SCRATCH_PATH" ]; then
-    mkdir -p "$SCRATCH"
-    # Seed a fresh scratch path with the dependencies already resolved in .build (no network).
-    if [ ! -d "$SCRATCH/checkouts" ] && [ -d "$ROOT/.build/checkouts" ]; then
-      say "seeding $SCRATCH with the checkouts of $ROOT/.build"
-      cp -a "$ROOT/.build/checkouts" "$ROOT/.build/repositories" "$SCRATCH/" 2>/dev/null || true
-      cp -a "$ROOT/.build/workspace-state.json" "$SCRATCH/" 2>/dev/null || true
-    fi
-    common+=(--scratch-path "$SCRATCH")
+  local common=(build -c release --static-swift-stdlib --package-path "$ROOT" --scratch-path "$SCRATCH")
+  mkdir -p "$SCRATCH"
+  # Seed a fresh scratch path with the dependencies already resolved in .build (no network).
+  if [ ! -d "$SCRATCH/checkouts" ] && [ -d "$ROOT/.build/checkouts" ]; then
+    say "seeding $SCRATCH with the checkouts of $ROOT/.build"
+    cp -a "$ROOT/.build/checkouts" "$ROOT/.build/repositories" "$SCRATCH/" 2>/dev/null || true
+    cp -a "$ROOT/.build/workspace-state.json" "$SCRATCH/" 2>/dev/null || true
   fi
   local nice_cmd=()
   if [ "$BUILD_NICE" != "0" ]; then nice_cmd=(nice -n "$BUILD_NICE"); fi

@@ -7,7 +7,7 @@
 # Environment:
 #   SKIP_BUILD=1        do not run `swift build -c release --product ecs-sim`
 #   BIN=path            ecs-sim binary (default: <scratch>/release/ecs-sim)
-#   SCRATCH_PATH=dir    SwiftPM scratch path of the release build (default: the package's .build).
+#   SCRATCH_PATH=dir    SwiftPM scratch path of the release build (default: .build-static, the package's).
 #                       A separate one does not hold the lock of .build during the long release
 #                       build; it is seeded offline with .build's checkouts and repositories.
 #   BUILD_NICE=10       niceness of the release build (0 = not niced)

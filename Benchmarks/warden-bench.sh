@@ -11,7 +11,7 @@
 #   SKIP_BUILD=1          do not run `swift build -c release` (products ecs-warden and ecs-sim)
 #   WARDEN_BIN=path       ecs-warden binary (default: <scratch>/release/ecs-warden)
 #   SIM_BIN=path          ecs-sim binary (default: <scratch>/release/ecs-sim)
-#   SCRATCH_PATH=dir      SwiftPM scratch path of the release build (default: the package's .build).
+#   SCRATCH_PATH=dir      SwiftPM scratch path of the release build (default: .build-static, the package's).
 #                         A separate one does not hold the lock of .build during the long release
 #                         build; it is seeded offline with .build's checkouts and repositories.
 #   BUILD_NICE=10         niceness of the release build (0 = not niced)
