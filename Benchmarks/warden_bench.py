@@ -286,6 +286,10 @@ class OnceResult:
     user: float
     sys: float
     max_rss_mib: float
+    # Peaks of the resident memory split, sampled every 5 ms: anonymous (heap, stacks) and
+    # file-backed (code and data of the binary and libraries, shared and reclaimable); 0 when not sampled.
+    peak_anon_mib: float
+    peak_file_mib: float
     exit_status: int
     summary: list[str]
     pass_seconds: dict[str, float]
@@ -295,6 +299,33 @@ class OnceResult:
     sim_cpu: float
     others_share: float
     per_project_lists: dict[str, Counter]
+
+
+def sample_resident_split(proc: subprocess.Popen, peaks: dict[str, int], skip: bool) -> None:
+    """Samples RssAnon and RssFile (kB) of the process /usr/bin/time runs (its only child) every
+    5 ms until it ends, keeping each one's peak. Skipped under a profiler (another process tree)."""
+    if skip:
+        return
+    child = None
+    while proc.poll() is None:
+        if child is None:
+            try:
+                with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as handle:
+                    pids = handle.read().split()
+                child = int(pids[0]) if pids else None
+            except OSError:
+                return
+        if child is not None:
+            try:
+                with open(f"/proc/{child}/status") as handle:
+                    for line in handle:
+                        if line.startswith("RssAnon:"):
+                            peaks["anon"] = max(peaks["anon"], int(line.split()[1]))
+                        elif line.startswith("RssFile:"):
+                            peaks["file"] = max(peaks["file"], int(line.split()[1]))
+            except OSError:
+                return
+        time.sleep(0.005)
 
 
 def run_once(warden: str, config: str, env: dict[str, str], workdir: str, requests: RequestLog, sim_pid: int,
@@ -325,12 +356,16 @@ def run_once(warden: str, config: str, env: dict[str, str], workdir: str, reques
 
         reader = threading.Thread(target=read_stderr, daemon=True)
         reader.start()
+        peaks = {"anon": 0, "file": 0}
+        sampler = threading.Thread(target=sample_resident_split, args=(proc, peaks, bool(extra_prefix)), daemon=True)
+        sampler.start()
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             stop_process(proc, 5)
             raise BenchError(f"`ecs-warden run --once` did not finish within {timeout:.0f} s")
         reader.join(5)
+        sampler.join(5)
     finished = time.time()
     sim_cpu = process_cpu_seconds(sim_pid) - sim_cpu0
     busy = system_busy_seconds() - busy0
@@ -380,8 +415,8 @@ def run_once(warden: str, config: str, env: dict[str, str], workdir: str, reques
     others = max(0.0, busy - sim_cpu - cpu)
     return OnceResult(
         wall=wall, cpu=cpu, user=figures.get("user", 0.0), sys=figures.get("sys", 0.0),
-        max_rss_mib=figures.get("max_rss_kb", 0.0) / 1024.0, exit_status=status, summary=summary,
-        pass_seconds=pass_seconds, calls=calls, unattributed=unattributed, non_2xx=non_2xx, sim_cpu=sim_cpu,
+        max_rss_mib=figures.get("max_rss_kb", 0.0) / 1024.0, peak_anon_mib=peaks["anon"] / 1024.0, peak_file_mib=peaks["file"] / 1024.0,
+        exit_status=status, summary=summary, pass_seconds=pass_seconds, calls=calls, unattributed=unattributed, non_2xx=non_2xx, sim_cpu=sim_cpu,
         others_share=others / max(1e-6, finished - started), per_project_lists=per_project_lists)
 
 
@@ -1032,6 +1067,10 @@ def main() -> int:
     if peak_goal:
         rows.append(("  peak memory (issue 12)", f"{once.max_rss_mib:.0f} MB", f"<= {peak_goal:g} MB",
                      verdict(once.max_rss_mib <= peak_goal)))
+        if once.peak_anon_mib > 0:
+            rows.append(("    of which (peaks, 5 ms samples)",
+                         f"anonymous (heap, stacks) {once.peak_anon_mib:.0f} MB; file-backed (code of the binary and "
+                         f"libraries, shared, reclaimable) {once.peak_file_mib:.0f} MB", "", ""))
     if options.footprint:
         rows.append(("  kept between passes", options.footprint, "", ""))
     rows.append(("  time per loop (quota incl. start)", ", ".join(f"{k} {v:.2f}" for k, v in once.pass_seconds.items()) + " s", "", ""))

@@ -61,8 +61,12 @@ public final class ServerInventory: Sendable {
                 var kept: [CompactServer] = []
                 var sharing = CompactServer.Sharing()
                 for try await page in client.serverListing() {
-                    for server in page where keep(server) { kept.append(CompactServer(server, sharing: &sharing)) }
+                    // By position: iterating would copy every server (a retain per field) only to drop most.
+                    for index in page.indices where keep(page[index]) { kept.append(CompactServer(page[index], sharing: &sharing)) }
                 }
+                // Kept until the reading ages out (and as the scheduler's last reading): in an array
+                // of exactly its size, not the up-to-double capacity appending left.
+                kept = kept.withUnsafeBufferPointer { Array($0) }
                 let took = ContinuousClock.now - started
                 let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
                 self.readings.withLock { readings in

@@ -39,25 +39,33 @@ extension SQLiteStateStore {
     }
 
     public func recordSaleStates(region: String, states: [SaleKey: String], at now: Date) async throws -> [SaleTransition] {
+        // Every AZ and flavor of a region on each flavors pass: cached statements, rows read in place.
         try await writeObservations { db in
             var known: [SaleKey: String] = [:]
-            for record in try SaleStateRecord.filter(Column("region") == region).fetchAll(db) {
-                known[SaleKey(az: record.az, flavor: record.flavor)] = record.state
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT az, flavor, state FROM sale_states WHERE region = ?"), arguments: [region])
+            while let row = try rows.next() {
+                known[SaleKey(az: try row.decode(String.self, atIndex: 0), flavor: try row.decode(String.self, atIndex: 1))] = try row.decode(String.self, atIndex: 2)
             }
+            let upsert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO sale_states (region, az, flavor, state, since) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (region, az, flavor) DO UPDATE SET state = excluded.state, since = excluded.since
+                    """)
+            let delete = try db.cachedStatement(sql: "DELETE FROM sale_states WHERE region = ? AND az = ? AND flavor = ?")
+            let record = try db.cachedStatement(sql: "INSERT INTO sale_transitions (region, az, flavor, from_state, to_state, at) VALUES (?, ?, ?, ?, ?, ?)")
             var transitions: [SaleTransition] = []
+            func transition(_ key: SaleKey, to state: String) throws {
+                try record.execute(arguments: [region, key.az, key.flavor, known[key], state, now.timeIntervalSince1970])
+                transitions.append(SaleTransition(region: region, az: key.az, flavor: key.flavor, from: known[key], to: state, at: now))
+            }
             for (key, state) in states.sorted(by: { ($0.key.az, $0.key.flavor) < ($1.key.az, $1.key.flavor) }) where known[key] != state {
-                try SaleStateRecord(region: region, az: key.az, flavor: key.flavor, state: state, since: now).upsert(db)
-                var transition = SaleTransitionRecord(id: nil, region: region, az: key.az, flavor: key.flavor, fromState: known[key], toState: state, at: now)
-                try transition.insert(db)
-                transitions.append(transition.transition)
+                try upsert.execute(arguments: [region, key.az, key.flavor, state, now.timeIntervalSince1970])
+                try transition(key, to: state)
             }
             // A flavor (or an AZ) no longer listed: a transition to `absent`, then its row goes.
             for key in known.keys.sorted(by: { ($0.az, $0.flavor) < ($1.az, $1.flavor) }) where states[key] == nil {
-                _ = try SaleStateRecord.deleteOne(db, key: ["region": region, "az": key.az, "flavor": key.flavor])
-                var transition = SaleTransitionRecord(
-                    id: nil, region: region, az: key.az, flavor: key.flavor, fromState: known[key], toState: SaleStateResolver.absent, at: now)
-                try transition.insert(db)
-                transitions.append(transition.transition)
+                try delete.execute(arguments: [region, key.az, key.flavor])
+                try transition(key, to: SaleStateResolver.absent)
             }
             return transitions
         }
