@@ -215,15 +215,20 @@ public struct ECSClient: Sendable {
             throw ECSError(kind: .timeout, message: "the call's deadline passed before it was sent", operation: request.operation, isRetryable: false)
         }
         let timeout = min(budget, left)
-        let response: HTTPClientResponse
+        let response: HTTPResponseHead
         let bytes: ByteBuffer
         do {
             // The timeout bounds the whole exchange, the body included: an answer whose head comes
             // at once and whose body drips for ever is cut off like one that never comes.
             let client = httpClient
             (response, bytes) = try await Self.withDeadline(timeout, operation: request.operation) {
-                let response = try await client.execute(httpRequest, timeout: .nanoseconds(Int64(timeout.nanoseconds)))
-                return (response, try await Self.collectBody(of: response, upTo: Self.largestBody))
+                let task = client.execute(
+                    request: httpRequest, delegate: ResponseBodyCollector(limit: Self.largestBody), deadline: .now() + .nanoseconds(Int64(timeout.nanoseconds)))
+                return try await withTaskCancellationHandler {
+                    try await task.futureResult.get()
+                } onCancel: {
+                    task.cancel()
+                }
             }
         } catch {
             let mapped = ECSClient.transportError(error, operation: request.operation, retryable: request.isRetrySafe)
@@ -253,23 +258,8 @@ public struct ECSClient: Sendable {
     /// The largest answer body read (a page of 1,000 server details is about 2 MB).
     static let largestBody = 256 << 20
 
-    /// An answer's whole body in one buffer, sized once from `Content-Length` when the answer gives
-    /// one (a listing page is megabytes: growing the buffer chunk by chunk copies it several times).
-    /// More than `limit` bytes, announced or received, is an error.
-    static func collectBody(of response: HTTPClientResponse, upTo limit: Int) async throws -> ByteBuffer {
-        let announced = response.headers.first(name: "Content-Length").flatMap { Int($0) }
-        if let announced, announced > limit { throw NIOTooManyBytesError(maxBytes: limit) }
-        var buffer = ByteBufferAllocator().buffer(capacity: max(0, min(announced ?? 0, limit)))
-        for try await chunk in response.body {
-            guard buffer.readableBytes + chunk.readableBytes <= limit else { throw NIOTooManyBytesError(maxBytes: limit) }
-            var chunk = chunk
-            buffer.writeBuffer(&chunk)
-        }
-        return buffer
-    }
-
     /// Builds the HTTP request: URL, headers, body, and the signature or token.
-    private func prepare(_ request: APIRequest) async throws -> (HTTPClientRequest, token: String?) {
+    private func prepare(_ request: APIRequest) async throws -> (HTTPClient.Request, token: String?) {
         var basePath = configuration.endpoint.path
         while basePath.hasSuffix("/") { basePath.removeLast() }
         let path = basePath + request.path
@@ -299,14 +289,13 @@ public struct ECSClient: Sendable {
         if let range = origin.range(of: "://"), let slash = origin[range.upperBound...].firstIndex(of: "/") {
             origin = String(origin[..<slash])
         }
-        var httpRequest = HTTPClientRequest(url: origin + path + (queryString.isEmpty ? "" : "?" + queryString))
-        httpRequest.method = request.method
+        var httpHeaders = HTTPHeaders()
         for header in headers {
-            httpRequest.headers.add(name: header.name, value: header.value)
+            httpHeaders.add(name: header.name, value: header.value)
         }
-        if let body = request.body {
-            httpRequest.body = .bytes(ByteBuffer(bytes: body))
-        }
+        let httpRequest = try HTTPClient.Request(
+            url: origin + path + (queryString.isEmpty ? "" : "?" + queryString), method: request.method, headers: httpHeaders,
+            body: request.body.map { .bytes($0) })
         return (httpRequest, usedToken)
     }
 

@@ -5,53 +5,47 @@ import Testing
 
 @testable import ECSAPI
 
-/// `ECSClient.collectBody`: one buffer sized from `Content-Length`, the whole body whatever its
-/// chunks, and a body over the limit (announced or received) an error, never a crash.
+/// `ResponseBodyCollector`, through a real HTTP exchange: the whole body in order, and a body over
+/// the limit an error at once (from its announced length), never a crash or a long read.
 @Suite struct ResponseBodyTests {
-    private static func response(contentLength: String?, chunks: [String]) -> HTTPClientResponse {
-        var headers = HTTPHeaders()
-        if let contentLength { headers.add(name: "Content-Length", value: contentLength) }
-        let buffers = chunks.map { ByteBuffer(string: $0) }
-        return HTTPClientResponse(status: .ok, headers: headers, body: .stream(Chunks(buffers: buffers)))
+    private static func collect(_ action: TestHTTPServer.Action, limit: Int) async throws -> (head: HTTPResponseHead, body: ByteBuffer) {
+        let server = try await TestHTTPServer.start { _ in action }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let request = try HTTPClient.Request(url: "http://127.0.0.1:\(server.port)/page", method: .GET)
+            let answer = try await client.execute(request: request, delegate: ResponseBodyCollector(limit: limit), deadline: .now() + .seconds(10))
+                .futureResult.get()
+            try await client.shutdown()
+            await server.shutdown()
+            return answer
+        } catch {
+            try await client.shutdown()
+            await server.shutdown()
+            throw error
+        }
     }
 
-    @Test func theChunksAreJoinedInOrder() async throws {
-        let body = try await ECSClient.collectBody(of: Self.response(contentLength: "11", chunks: ["hello", " ", "world"]), upTo: 100)
-        #expect(String(buffer: body) == "hello world")
-        // The buffer was sized once from the announced length.
-        #expect(body.capacity >= 11)
-        let unannounced = try await ECSClient.collectBody(of: Self.response(contentLength: nil, chunks: ["a", "b"]), upTo: 100)
-        #expect(String(buffer: unannounced) == "ab")
+    @Test func theWholeBodyIsCollectedUpToTheLimit() async throws {
+        let text = String(repeating: "0123456789", count: 10)
+        let answer = try await Self.collect(.respond(200, body: text), limit: 100)
+        #expect(answer.head.status == .ok)
+        #expect(String(buffer: answer.body) == text)
+        let empty = try await Self.collect(.respond(204), limit: 100)
+        #expect(empty.body.readableBytes == 0)
     }
 
-    @Test func aLengthOverTheLimitIsRefusedBeforeReading() async throws {
+    @Test func aBodyOverTheLimitIsRefused() async throws {
         await #expect(throws: NIOTooManyBytesError.self) {
-            _ = try await ECSClient.collectBody(of: Self.response(contentLength: "101", chunks: []), upTo: 100)
+            _ = try await Self.collect(.respond(200, body: String(repeating: "x", count: 101)), limit: 100)
         }
     }
 
-    @Test func moreBytesThanTheLimitAreRefusedWhateverTheAnnouncedLength() async throws {
-        let chunks = Array(repeating: String(repeating: "x", count: 40), count: 3)
-        for announced in [nil, "10", "-5", "not a number"] as [String?] {
-            await #expect(throws: NIOTooManyBytesError.self) {
-                _ = try await ECSClient.collectBody(of: Self.response(contentLength: announced, chunks: chunks), upTo: 100)
-            }
+    @Test func anAnnouncedLengthOverTheLimitIsRefusedBeforeTheBodyComes() async throws {
+        // The head announces 100,000,000 bytes, then one byte a second: refused on the head.
+        let started = ContinuousClock.now
+        await #expect(throws: NIOTooManyBytesError.self) {
+            _ = try await Self.collect(.drip(interval: .seconds(1)), limit: 1 << 20)
         }
-        // Up to the limit exactly is fine, whatever a lying length says.
-        let exact = try await ECSClient.collectBody(of: Self.response(contentLength: "-5", chunks: Array(chunks.prefix(2)) + ["x" + String(repeating: "y", count: 19)]), upTo: 100)
-        #expect(exact.readableBytes == 100)
+        #expect(ContinuousClock.now - started < .seconds(5))
     }
-}
-
-/// A fixed sequence of body chunks.
-private struct Chunks: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
-    let buffers: [ByteBuffer]
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var rest: ArraySlice<ByteBuffer>
-        mutating func next() async -> ByteBuffer? { rest.popFirst() }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(rest: buffers[...]) }
 }
