@@ -20,6 +20,8 @@
 #                         PRECISION_BOUNDARIES=0 (the SDK alone would take minutes), either can be set
 #   SKIP_FOOTPRINT=1      do not measure the bytes per server kept between passes (ListingFootprintTests,
 #                         run alone with `swift test --filter`; builds the tests in debug if needed)
+#   ONCE_REPEATS=3        --once passes, each on a fresh state; the table shows their median and range
+#                         (the API calls are counted on the first)
 #   LISTING_SAMPLE=20     projects whose listing is fetched to count the JSON bytes a pass digests
 #   RATE_LIMIT_RPS=500 RATE_LIMIT_BURST=1000   ecs-warden's rate limit towards the simulator
 #   SDK_VENV=dir          venv of the official SDK (default: ${TMPDIR:-/tmp}/ecs-warden-bench-venv;
@@ -53,6 +55,7 @@ if [ "$MILLION" = "1" ]; then
   PRECISION_BOUNDARIES="${PRECISION_BOUNDARIES:-0}"
 fi
 SKIP_FOOTPRINT="${SKIP_FOOTPRINT:-0}"
+ONCE_REPEATS="${ONCE_REPEATS:-3}"
 LISTING_SAMPLE="${LISTING_SAMPLE:-20}"
 PROJECTS="${PROJECTS:-100}"
 SERVERS="${SERVERS:-1000}"
@@ -129,7 +132,7 @@ args=(--warden "$WARDEN_BIN" --sim "$SIM_BIN" --sdk-python "$SDK_PYTHON" --sdk-a
       --seed "$SEED" --rps "$RATE_LIMIT_RPS" --burst "$RATE_LIMIT_BURST" --scrapes "$SCRAPES"
       --idle-seconds "$IDLE_SECONDS" --precision-boundaries "$PRECISION_BOUNDARIES"
       --precision-projects "$PRECISION_PROJECTS" --precision-servers "$PRECISION_SERVERS")
-args+=(--listing-sample "$LISTING_SAMPLE")
+args+=(--listing-sample "$LISTING_SAMPLE" --once-repeats "$ONCE_REPEATS")
 if [ -n "$FOOTPRINT" ]; then args+=(--footprint "$FOOTPRINT"); fi
 if [ -n "$PROFILE" ]; then args+=(--profile "$PROFILE"); fi
 if [ -n "$RESULTS_JSON" ]; then args+=(--json "$RESULTS_JSON"); fi
