@@ -50,9 +50,10 @@ extension PostgresStateStore {
     }
 
     /// Fenced like a journal write: a deposed node cannot mark a boundary handled for the new owner.
-    /// Each mark in a transaction of its own, under its own fence.
-    public func setLastHandledBoundaries(_ marks: [HandledBoundary]) async throws -> [ScheduleMarkKey: ShardError] {
-        var refused: [ScheduleMarkKey: ShardError] = [:]
+    /// Each mark in a transaction of its own, under its own fence: a mark that cannot be written
+    /// (refused by its fence, or failed) does not stop the others, and is returned with why.
+    public func setLastHandledBoundaries(_ marks: [BoundaryMark]) async throws -> [ScheduleMarkKey: any Error] {
+        var refused: [ScheduleMarkKey: any Error] = [:]
         for mark in marks {
             do {
                 try await journalWrite(fence: mark.fence) { [self] connection in
@@ -62,7 +63,7 @@ extension PostgresStateStore {
                         ON CONFLICT (schedule, project) DO UPDATE SET boundary = EXCLUDED.boundary
                         """, logger: logger)
                 }
-            } catch let error as ShardError {
+            } catch {
                 refused[mark.key] = error
             }
         }

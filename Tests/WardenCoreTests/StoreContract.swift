@@ -354,12 +354,12 @@ extension StoreContract {
 
         // Marks of several projects written in one call and read in one.
         let refused = try await store.setLastHandledBoundaries([
-            HandledBoundary(schedule: "office", project: "p", boundary: t0, fence: nil),
-            HandledBoundary(schedule: "lab", project: "p", boundary: t0.addingTimeInterval(60), fence: nil),
-            HandledBoundary(schedule: "office", project: "q", boundary: t0.addingTimeInterval(120), fence: nil),
+            BoundaryMark(schedule: "office", project: "p", boundary: t0, fence: nil),
+            BoundaryMark(schedule: "lab", project: "p", boundary: t0.addingTimeInterval(60), fence: nil),
+            BoundaryMark(schedule: "office", project: "q", boundary: t0.addingTimeInterval(120), fence: nil),
         ])
         #expect(refused.isEmpty)
-        _ = try await store.setLastHandledBoundaries([HandledBoundary(schedule: "office", project: "p", boundary: t0.addingTimeInterval(86_400), fence: nil)])
+        _ = try await store.setLastHandledBoundaries([BoundaryMark(schedule: "office", project: "p", boundary: t0.addingTimeInterval(86_400), fence: nil)])
         #expect(
             try await store.handledBoundaries(projects: ["p", "q", "r"]) == [
                 ScheduleMarkKey(schedule: "office", project: "p"): t0.addingTimeInterval(86_400),

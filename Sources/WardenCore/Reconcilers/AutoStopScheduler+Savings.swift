@@ -32,16 +32,23 @@ extension AutoStopScheduler {
             var closed: [Int64: Date] = [:]
             var elapsed: [(window: SavingsWindow, seconds: Double)] = []
             for project in observed {
-                for server in project.servers where isCandidate(server, in: project.project) {
-                    guard let schedule = server.tagValue(scheduleKey), let stoppedAt = stops[project.project]?[server.id],
-                        stoppedAt > (latestWindows[project.project]?[server.id] ?? .distantPast), let flavor = server.flavor?.id
-                    else { continue }
-                    let size = context.flavorCatalogue.size(of: flavor)
-                    let window = SavingsWindow(
-                        project: project.project, serverId: server.id, schedule: schedule, flavor: flavor,
-                        vcpus: server.flavor?.vcpus ?? size?.vcpus ?? 0, ramMB: server.flavor?.ram ?? size?.ramMB ?? 0, openedAt: stoppedAt,
-                        countedUntil: stoppedAt)
-                    open[project.project, default: [:]][server.id] = try await store.openSavingsWindow(window)
+                do {
+                    for server in project.servers where isCandidate(server, in: project.project) {
+                        guard let schedule = server.tagValue(scheduleKey), let stoppedAt = stops[project.project]?[server.id],
+                            stoppedAt > (latestWindows[project.project]?[server.id] ?? .distantPast), let flavor = server.flavor?.id
+                        else { continue }
+                        let size = context.flavorCatalogue.size(of: flavor)
+                        let window = SavingsWindow(
+                            project: project.project, serverId: server.id, schedule: schedule, flavor: flavor,
+                            vcpus: server.flavor?.vcpus ?? size?.vcpus ?? 0, ramMB: server.flavor?.ram ?? size?.ramMB ?? 0, openedAt: stoppedAt,
+                            countedUntil: stoppedAt)
+                        open[project.project, default: [:]][server.id] = try await store.openSavingsWindow(window)
+                    }
+                } catch {
+                    // One project's failure leaves the others counted; this one is counted next pass
+                    // (from where its windows were last counted: nothing is lost or counted twice).
+                    context.logger.warning("cannot track the savings of a project", metadata: ["project": "\(project.project)", "error": "\(error)"])
+                    continue
                 }
                 // Count the open windows up to now; close those whose server runs again or is gone.
                 let listed = Dictionary(project.servers.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })

@@ -99,18 +99,18 @@ public final class AutoStopScheduler: Reconciler {
         failures += result.failures
         let failedBoundaries = result.failedBoundaries
         // Cluster mode: each mark is written under its project's lease, or not at all (the new owner decides).
-        var marks: [HandledBoundary] = []
+        var marks: [BoundaryMark] = []
         for mark in plan.handled where !failedBoundaries.contains(ScheduleMarkKey(schedule: mark.schedule, project: mark.project)) {
             guard let project = projects.first(where: { $0.name == mark.project }),
                 let grant = context.ownership.grant(.project(project.projectId), needing: .zero)
             else { continue }
-            marks.append(HandledBoundary(schedule: mark.schedule, project: mark.project, boundary: mark.boundary, fence: grant.fence))
+            marks.append(BoundaryMark(schedule: mark.schedule, project: mark.project, boundary: mark.boundary, fence: grant.fence))
         }
-        let refused = try await context.store.setLastHandledBoundaries(marks)
+        let notWritten = try await context.store.setLastHandledBoundaries(marks)
         let written = Set(marks.map(\.key))
         for mark in plan.handled {
             let key = ScheduleMarkKey(schedule: mark.schedule, project: mark.project)
-            if let error = refused[key] {
+            if let error = notWritten[key] {
                 failures.append(PartFailure(part: mark.project, message: "\(error)"))
                 continue
             }

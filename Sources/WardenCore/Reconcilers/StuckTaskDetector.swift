@@ -214,7 +214,10 @@ public final class StuckTaskDetector: Reconciler {
         let firstSeen = try await context.store.firstSeen(
             project: project.name, states: watched.map { ServerStateSighting(serverId: $0.id, status: $0.status.rawValue, taskState: $0.taskState) }, now: now)
         var found: [(key: String, server: Server, finding: StuckRules.ServerFinding)] = []
-        for server in watched {
+        // A listing may repeat a server (within a page, or a page served twice): each server once,
+        // so its episode's event and remedy come once, as when each key was begun on its own.
+        var seen = Set<String>()
+        for server in watched where seen.insert(server.id).inserted {
             guard let finding = rules.evaluate(server, firstSeen: firstSeen[server.id] ?? now, now: now), finding.stuck else { continue }
             found.append(("server/\(project.name)/\(server.id)/\(finding.status)/\(finding.taskState ?? "")", server, finding))
         }
@@ -299,7 +302,8 @@ public final class StuckTaskDetector: Reconciler {
     ) {
         var found: [UnhealthyServer] = []
         var problems: [(key: String, server: Server, problem: ServerHealth.Problem)] = []
-        for server in servers {
+        var seen = Set<String>()
+        for server in servers where seen.insert(server.id).inserted {
             let serverProblems = ServerHealth.problems(of: server)
             guard !serverProblems.isEmpty else { continue }
             found.append(

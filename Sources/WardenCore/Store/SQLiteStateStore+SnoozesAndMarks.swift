@@ -48,7 +48,7 @@ extension SQLiteStateStore {
     }
 
     /// One node: fences are not checked (there is no lease); every mark in one transaction.
-    public func setLastHandledBoundaries(_ marks: [HandledBoundary]) async throws -> [ScheduleMarkKey: ShardError] {
+    public func setLastHandledBoundaries(_ marks: [BoundaryMark]) async throws -> [ScheduleMarkKey: any Error] {
         guard !marks.isEmpty else { return [:] }
         try await database.write { db in
             let statement = try db.cachedStatement(

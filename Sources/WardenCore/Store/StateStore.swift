@@ -91,11 +91,13 @@ public protocol StateStore: Sendable {
     func activeSnoozes(at now: Date) async throws -> [Snooze]
     /// The last boundary of each schedule handled in each of `projects`, in one read.
     func handledBoundaries(projects: [String]) async throws -> [ScheduleMarkKey: Date]
-    /// Records the last boundary handled of each mark's schedule in its project: without fences (a
-    /// single node) in one transaction; a mark with a `fence` (cluster mode) only while that node
-    /// still holds the project's lease in that epoch. Returns the marks their fence refused
-    /// (`ShardError.fenced`), not written; any other failure throws.
-    func setLastHandledBoundaries(_ marks: [HandledBoundary]) async throws -> [ScheduleMarkKey: ShardError]
+    /// Records the last boundary handled of each mark's schedule in its project; a mark with a
+    /// `fence` (cluster mode) only while that node still holds the project's lease in that epoch.
+    /// A backend that writes the marks in one transaction (SQLite) throws when it fails (nothing
+    /// written); one that writes each in a transaction of its own (PostgreSQL, for its fence)
+    /// returns the marks not written and why (`ShardError.fenced`, or the failure of that write),
+    /// so the caller knows exactly which were.
+    func setLastHandledBoundaries(_ marks: [BoundaryMark]) async throws -> [ScheduleMarkKey: any Error]
 
     // MARK: Watched jobs
 
@@ -155,7 +157,7 @@ extension StateStore {
     /// Records the last boundary of `schedule` handled in `project`; with a `fence` only while that
     /// node still holds the project's lease in that epoch (else throws `ShardError.fenced`).
     public func setLastHandledBoundary(schedule: String, project: String, boundary: Date, fence: ShardFence?) async throws {
-        let refused = try await setLastHandledBoundaries([HandledBoundary(schedule: schedule, project: project, boundary: boundary, fence: fence)])
+        let refused = try await setLastHandledBoundaries([BoundaryMark(schedule: schedule, project: project, boundary: boundary, fence: fence)])
         if let error = refused.values.first { throw error }
     }
 
@@ -211,7 +213,7 @@ extension StateStore {
 }
 
 /// A boundary of a schedule handled in a project, and the lease it is written under (cluster mode).
-public struct HandledBoundary: Sendable, Equatable {
+public struct BoundaryMark: Sendable, Equatable {
     public var schedule: String
     public var project: String
     public var boundary: Date

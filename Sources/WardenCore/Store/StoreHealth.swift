@@ -151,7 +151,7 @@ public struct HealthReportingStore: StateStore {
     public func handledBoundaries(projects: [String]) async throws -> [ScheduleMarkKey: Date] {
         try await base.handledBoundaries(projects: projects)
     }
-    public func setLastHandledBoundaries(_ marks: [HandledBoundary]) async throws -> [ScheduleMarkKey: ShardError] {
+    public func setLastHandledBoundaries(_ marks: [BoundaryMark]) async throws -> [ScheduleMarkKey: any Error] {
         try await base.setLastHandledBoundaries(marks)
     }
 
