@@ -79,6 +79,16 @@ printf 'Source: ecs-warden\n\nPackage: ecs-warden\nArchitecture: amd64\n' >"$sta
 shlibs="$(cd "$stage/src" && dpkg-shlibdeps -O "$root/usr/bin/ecs-warden" "$root/usr/bin/ecs-sim" 2>"$stage/shlibdeps.err" \
     | sed -n 's/^shlibs:Depends=//p')" || { cat "$stage/shlibdeps.err" >&2; exit 1; }
 [[ -n $shlibs ]] || { echo "dpkg-shlibdeps found no dependencies" >&2; cat "$stage/shlibdeps.err" >&2; exit 1; }
+# Packed relative relocations (the release link's -z pack-relative-relocs) need glibc 2.36's
+# loader: a version need (GLIBC_ABI_DT_RELR), not a symbol, so dpkg-shlibdeps does not count it.
+if readelf -V "$root/usr/bin/ecs-warden" "$root/usr/bin/ecs-sim" | grep -c 'GLIBC_ABI_DT_RELR' >/dev/null; then  # -c: reads to the end (no SIGPIPE under pipefail)
+    libc_min="$(printf '%s\n' "$shlibs" | sed -n 's/.*libc6 (>= \([^)]*\)).*/\1/p')"
+    if [[ -z $libc_min ]]; then
+        shlibs="libc6 (>= 2.36), $shlibs"
+    elif dpkg --compare-versions "$libc_min" lt 2.36; then
+        shlibs="$(printf '%s\n' "$shlibs" | sed "s/libc6 (>= [^)]*)/libc6 (>= 2.36)/")"
+    fi
+fi
 installed_size="$(du -sk --apparent-size --exclude=DEBIAN "$root" | cut -f1)"
 sed -e "s|@VERSION@|$version|" -e "s|@INSTALLED_SIZE@|$installed_size|" -e "s|@DEPENDS@|$shlibs|" \
     "$here/debian/control.in" >"$root/DEBIAN/control"
