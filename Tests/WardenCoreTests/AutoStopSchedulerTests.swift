@@ -592,3 +592,50 @@ func settings(_ schedules: [Schedule], dryRun: Bool = false, limits: AutoStopLim
         }
     }
 }
+
+@Suite struct ProjectServersTests {
+    /// A listing's compact reading: two scheduled servers among others, one of them stopped.
+    private func reading() -> [CompactServer] {
+        var sharing = CompactServer.Sharing()
+        let servers = [
+            Server(id: "c-untagged", name: "c", status: .active, vmState: "active", tags: ["team=x"], locked: false),
+            Server(
+                id: "0b6b1b0e-7d5c-4a7e-9d3e-2f1a5c6b7d8e", name: "b", status: .active, vmState: "active", updated: "2026-11-30T08:00:00Z",
+                flavor: ServerFlavorReference(id: "s6.large.2"), tags: ["warden-schedule=office"], locked: false),
+            Server(id: "d-watched-only", name: "d", status: .error, vmState: "error", tags: [], locked: false),
+            Server(id: "a", name: "a", status: .shutoff, vmState: "stopped", tags: ["warden-schedule=office", "env=dev"], locked: true),
+        ]
+        return servers.map { CompactServer($0, sharing: &sharing) }
+    }
+
+    @Test func builtFromAReadingItHoldsTheScheduledServersAsListed() {
+        let reading = reading()
+        let project = ProjectServers(project: "main", reading: reading, scheduleTag: "warden-schedule")
+        let expected = reading.map(\.server).filter { $0.tagValue("warden-schedule") != nil }
+        #expect(project.count == 2)
+        #expect(project.servers == expected)
+        #expect(project.servers.map(\.id) == ["0b6b1b0e-7d5c-4a7e-9d3e-2f1a5c6b7d8e", "a"])
+        #expect(project.materialized().servers == expected)
+
+        var changed = project
+        changed.servers[1].status = .active
+        #expect(changed.servers[1].status == .active)
+        #expect(changed.count == 2)
+        #expect(project.servers[1].status == .shutoff)  // a value: the original is unchanged
+    }
+
+    @Test func thePlanOverAReadingIsThePlanOverItsServers() {
+        let reading = reading()
+        let tagged = reading.map(\.server).filter { $0.tagValue("warden-schedule") != nil }
+        func plan(_ project: ProjectServers, at now: Date) -> AutoStopPlan {
+            AutoStopPlanner.plan(
+                projects: [project], schedules: ["office": officeHours()], tags: ScheduleTagKeys(), limits: AutoStopLimits(), handledBoundaries: [:],
+                snoozes: [:], dryRun: false, now: now)
+        }
+        for now in [stopBoundary.addingTimeInterval(30), stopBoundary.addingTimeInterval(-3600)] {
+            let fromReading = plan(ProjectServers(project: "main", reading: reading, scheduleTag: "warden-schedule"), at: now)
+            #expect(fromReading == plan(ProjectServers(project: "main", servers: tagged), at: now))
+        }
+        #expect(plan(ProjectServers(project: "main", reading: reading, scheduleTag: "warden-schedule"), at: stopBoundary.addingTimeInterval(30)).batches.flatMap(\.serverIds) == ["0b6b1b0e-7d5c-4a7e-9d3e-2f1a5c6b7d8e"])
+    }
+}

@@ -21,7 +21,8 @@ extension AutoStopPlanner {
             instants.formUnion(ScheduleEvaluator(schedule: schedule).boundaries(after: from, through: to).map(\.date))
         }
         var marks = handledBoundaries
-        var current = projects
+        // Planned again at every step and changed by each batch: built once.
+        var current = projects.map { $0.materialized() }
         var calls = calls
         var nextSeq = (calls.map(\.seq).max() ?? 0) + 1
         var steps: [PreviewStep] = []
@@ -36,9 +37,11 @@ extension AutoStopPlanner {
             for batch in plan.batches {
                 let ids = Set(batch.serverIds)
                 for index in current.indices where current[index].project == batch.project {
-                    for serverIndex in current[index].servers.indices where ids.contains(current[index].servers[serverIndex].id) {
-                        current[index].servers[serverIndex].status = batch.action == .stop ? .shutoff : .active
+                    var servers = current[index].servers
+                    for serverIndex in servers.indices where ids.contains(servers[serverIndex].id) {
+                        servers[serverIndex].status = batch.action == .stop ? .shutoff : .active
                     }
+                    current[index].servers = servers
                 }
                 calls.append(
                     JournaledCall(

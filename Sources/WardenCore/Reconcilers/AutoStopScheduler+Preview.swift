@@ -52,8 +52,7 @@ extension AutoStopScheduler {
         for project in context.projects {
             var reading = known[project.name]
             if reading == nil { reading = try await context.inventory.compactServers(of: project, fresh: false, now: now, settings: settings) }
-            let tagged = (reading ?? []).filter { $0.tagValue(settings.tags.schedule) != nil }.map(\.server)
-            observed.append(ProjectServers(project: project.name, servers: tagged))
+            observed.append(ProjectServers(project: project.name, reading: reading ?? [], scheduleTag: settings.tags.schedule))
         }
         let (marks, snoozes) = try await storedMarksAndSnoozes(of: observed, settings: settings, now: now)
         return AutoStopPlanner.preview(

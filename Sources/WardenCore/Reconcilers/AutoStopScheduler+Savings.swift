@@ -32,8 +32,9 @@ extension AutoStopScheduler {
             var closed: [Int64: Date] = [:]
             var elapsed: [(window: SavingsWindow, seconds: Double)] = []
             for project in observed {
+                let servers = project.servers  // built once for this project (ProjectServers)
                 do {
-                    for server in project.servers where isCandidate(server, in: project.project) {
+                    for server in servers where isCandidate(server, in: project.project) {
                         guard let schedule = server.tagValue(scheduleKey), let stoppedAt = stops[project.project]?[server.id],
                             stoppedAt > (latestWindows[project.project]?[server.id] ?? .distantPast), let flavor = server.flavor?.id
                         else { continue }
@@ -51,7 +52,7 @@ extension AutoStopScheduler {
                     continue
                 }
                 // Count the open windows up to now; close those whose server runs again or is gone.
-                let listed = Dictionary(project.servers.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                let listed = Dictionary(servers.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
                 for window in (open[project.project] ?? [:]).values {
                     let server = listed[window.serverId]
                     let stillStopped = server.map { $0.status == .shutoff && $0.tagValue(scheduleKey) == window.schedule } ?? false

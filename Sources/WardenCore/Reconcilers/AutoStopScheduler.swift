@@ -57,8 +57,8 @@ public final class AutoStopScheduler: Reconciler {
                                 message: "the server listing has no tags field for \(untagged.count) servers (e.g. \(example.serverId)): the API did not honour microversion 2.26; acting on nothing in this project"),
                             listingWithoutTags: true))
                 }
-                let tagged = reading.filter { $0.tagValue(settings.tags.schedule) != nil }.map(\.server)
-                return Result<Read, ReadFailure>.success((ProjectServers(project: project.name, servers: tagged), reading))
+                let tagged = ProjectServers(project: project.name, reading: reading, scheduleTag: settings.tags.schedule)
+                return Result<Read, ReadFailure>.success((tagged, reading))
             } catch {
                 return .failure(ReadFailure(part: PartFailure(part: project.name, message: "cannot read servers: \(error)"), listingWithoutTags: false))
             }
@@ -122,7 +122,7 @@ public final class AutoStopScheduler: Reconciler {
         }
         let verb = settings.dryRun ? "would act on" : "acted on"
         var summary =
-            "\(observed.reduce(0) { $0 + $1.servers.count }) servers read, \(verb) \(acted), \(plan.skips.count) left alone, \(plan.deferred) deferred, \(plan.waiting) waiting for a task to end"
+            "\(observed.reduce(0) { $0 + $1.count }) servers read, \(verb) \(acted), \(plan.skips.count) left alone, \(plan.deferred) deferred, \(plan.waiting) waiting for a task to end"
         if plan.waitingForBudget > 0 { summary += ", \(plan.waitingForBudget) waiting for the per-minute budget" }
         var wakeAt = [plan.nextBoundary.map { $0.addingTimeInterval(-readAhead()) }, plan.recheckAt].compactMap { $0 }.min()
 
