@@ -5,12 +5,15 @@ import PackageDescription
 /// measures; debug builds and tests are linked as SwiftPM does):
 /// - lld, with relative relocations packed (`DT_RELR`, glibc ≥ 2.36): ~150,000 of them in 30 KB
 ///   instead of 3.5 MB of `.rela.dyn` read at every start;
-/// - no `--export-dynamic`: the 58,000 symbols of the static Swift libraries are not exported
-///   (5 MB of dynamic symbol tables the loader searched);
+/// - no `--export-dynamic` (which the toolchain's static-stdlib link arguments add; this flag comes
+///   after them): the package's own 58,000 symbols are not exported (5 MB of dynamic symbol tables
+///   the loader searched). A crash backtrace of the stripped packaged binary shows addresses; the
+///   unstripped `.build-static/release/ecs-warden` names them;
 /// - the functions a pass runs first and together (`packaging/ecs-warden.symbol-order`, written by
 ///   `Benchmarks/link-order.sh` from callgrind runs): the 35 MB of code is mapped page by page as
 ///   it runs, and scattered it came in nearly whole. Names the build no longer has are skipped.
-/// Together: resident code of a 100 x 1,000 pass 37 MB -> 23 MB (`Benchmarks/warden-bench.sh`).
+///   SwiftPM does not track the file: after regenerating it, relink (touch a source of the target).
+/// Together: file-backed peak of a 100 x 1,000 pass 37 MB -> 23 MB (`Benchmarks/warden-bench.sh`).
 let daemonReleaseLinking: [LinkerSetting] = [
     .unsafeFlags(
         [

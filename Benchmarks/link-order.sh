@@ -4,7 +4,8 @@
 # daemon in run mode execute, counted by valgrind's callgrind, hottest first. Laid out together,
 # the code a pass runs is a few MB of resident pages instead of most of the 35 MB binary.
 #
-# Run it after large changes (new dependencies, a reworked pass): a stale file still links (names
+# Run it after large changes (new dependencies, a reworked pass), then relink (SwiftPM does not
+# track the file). A stale file still links (names
 # the build no longer has are skipped), it only orders less of what runs.
 #
 # Usage: Benchmarks/link-order.sh
