@@ -125,7 +125,6 @@ def main() -> int:
     # valgrind 3.19 cannot read the toolchain's DWARF 5: profile a copy without debug sections
     # (the symbol table, all the ordering needs, stays).
     binary = os.path.join(workdir, "ecs-warden")
-    subprocess.run(["strip", "--strip-debug", "-o", binary, options.warden], check=True)
     ak, sk = "SIMACCESSKEY", "SIMSECRETKEY"  # the simulator's test credentials (it holds no real secret)
     token = secrets.token_hex(24)
     env = {**os.environ, "WB_AK": ak, "WB_SK": sk, "WB_CONTROL_TOKEN": token}
@@ -135,6 +134,8 @@ def main() -> int:
                      "--flavors", "200", "--scheduled-share", "0.25", "--seed", "1", "--access-key", ak, "--secret-key", sk],
                     120, os.path.join(workdir, "ecs-sim.stderr"), spawn=spawn, group=True)
     try:
+        if subprocess.run(["strip", "--strip-debug", "-o", binary, options.warden]).returncode != 0:
+            raise BenchError(f"strip --strip-debug failed on {options.warden}")
         sim.start()
         state = Http(sim.port, 60).json("GET", "/_sim/state")
         assert isinstance(state, dict)
@@ -172,7 +173,9 @@ def main() -> int:
             if status != 200:
                 raise BenchError(f"/metrics answered {status}")
         for path in ("/healthz", "/readyz", "/v1/status", "/v1/loops", "/v1/quotas", "/v1/flavors", "/v1/stuck", "/v1/schedules", "/v1/plan"):
-            control.request("GET", path)
+            status, _, _ = control.request("GET", path)
+            if status != 200:
+                log(f"warning: GET {path} answered {status}: the profile may miss that route's code")
         daemon.stop()
 
         costs = callgrind_self_costs(os.path.join(workdir, "once.cg"), binary)
@@ -180,11 +183,13 @@ def main() -> int:
         names = ordering(costs, input_sections(options.map))
         if len(names) < 100:
             raise BenchError(f"only {len(names)} functions found: is {options.map} the map of {options.warden}?")
-        with open(options.out, "w") as handle:
+        partial = options.out + ".partial"  # replaced at once: an interrupted run leaves the old file
+        with open(partial, "w") as handle:
             handle.write("# Written by Benchmarks/link-order.sh: the functions ecs-warden runs (a --once pass and run mode,\n"
                          "# counted by callgrind), hottest first, one per input section. The release link lays them out\n"
                          "# first (Package.swift, daemonReleaseLinking). Regenerate after large changes.\n")
             handle.write("\n".join(names) + "\n")
+        os.replace(partial, options.out)
         log(f"{len(costs)} functions ran, {len(names)} input sections ordered -> {options.out}")
     finally:
         cleanup_children()
