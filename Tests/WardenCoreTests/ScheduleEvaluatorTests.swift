@@ -795,31 +795,3 @@ struct ParsingTests {
         #expect(ScheduleMode(rawValue: "stop-only") == .stopOnly)
     }
 }
-
-// MARK: - Performance
-
-@Suite("Performance")
-struct PerformanceTests {
-    @Test func hundred_schedules_per_second_is_cheap() {
-        let zones = [berlin, newYork, "Asia/Tokyo", "Australia/Sydney", "UTC"]
-        let evaluators = (0..<100).map { index in
-            evaluator(zones[index % zones.count], [
-                officeHours,
-                period(.nthWeekday(-1, .friday), "22:00", "06:00"),
-                period(everyDay, nil, "23:30"),
-            ], skip: ["2026-12-25", "2026-12-26"])
-        }
-        let clock = ContinuousClock()
-        let now = utc("2026-10-24T12:00:00Z")
-        var running = 0
-        let elapsed = clock.measure {
-            for ev in evaluators {
-                if ev.desiredState(at: now) == .running { running += 1 }
-                _ = ev.boundaries(after: now.addingTimeInterval(-1), through: now)
-                _ = ev.nextBoundary(after: now)
-            }
-        }
-        // One daemon pass over 100 schedules; generous bound for a loaded debug build.
-        #expect(elapsed < .milliseconds(500), "took \(elapsed)")
-    }
-}
