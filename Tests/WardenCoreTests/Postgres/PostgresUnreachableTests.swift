@@ -12,7 +12,9 @@ import WardenPostgres
         let error = await #expect(throws: PostgresStoreError.self) {
             try await PostgresStateStore.withStore(url: url, operationTimeout: .milliseconds(500), logger: PostgresHarness.logger) { _ in }
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Well below the pool's own minute of retries, with room for a loaded machine (5.7 s seen
+        // with the suite running beside six busy loops on two cores).
+        #expect(ContinuousClock.now - started < .seconds(20))
         #expect(error?.isTimeout == true)
         #expect(error?.description.contains("secret") == false)
         #expect(error?.description.contains("127.0.0.1:1") == true)
