@@ -119,7 +119,7 @@ GAUGES_COUNTERS = {
     # cluster mode (state.backend: postgres), each with a node label
     "ecs_warden_cluster_nodes_alive", "ecs_warden_cluster_shards_configured", "ecs_warden_cluster_shards_owned",
     "ecs_warden_cluster_shards_unowned", "ecs_warden_cluster_shard_epoch", "ecs_warden_cluster_handovers_total",
-    "ecs_warden_cluster_renew_failures_total",
+    "ecs_warden_cluster_renew_failures_total", "ecs_warden_cluster_node_name_conflict",
     "up",
 }
 HISTOGRAMS = {"ecs_warden_loop_duration_seconds", "ecs_warden_api_request_duration_seconds"}

@@ -20,6 +20,7 @@ public final class ClusterMetrics: Sendable {
             named: "ecs_warden_cluster_shard_epoch", help: "The epoch (fencing token) of each shard this node holds.", scopeDepth: 1)
         for reason in Self.reasons { handoverCounter(reason).increment(by: Int64(0)) }
         renewFailures.increment(by: Int64(0))
+        nameConflict(false)
     }
 
     private var renewFailures: Counter {
@@ -52,6 +53,14 @@ public final class ClusterMetrics: Sendable {
         gauge("ecs_warden_cluster_nodes_alive", "Nodes whose heartbeat is younger than the lease TTL.").set(to: Double(nodes))
         gauge("ecs_warden_cluster_shards_unowned", "Configured shards without a live lease (nobody works on them).").set(to: Double(unowned))
         gauge("ecs_warden_cluster_shards_configured", "Shards of the configuration (projects and regions).").set(to: Double(total))
+    }
+
+    /// 1 while this process stands by because another live process uses its node name.
+    func nameConflict(_ standingBy: Bool) {
+        gauge(
+            "ecs_warden_cluster_node_name_conflict",
+            "1 while this process stands by, holding nothing, because another live process that started first uses its cluster.node name."
+        ).set(to: standingBy ? 1 : 0)
     }
 
     func owned(_ held: [ShardID: Int64]) {

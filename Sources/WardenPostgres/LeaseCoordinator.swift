@@ -58,6 +58,17 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         var renewFailing = false
         var lastRenewal: ContinuousClock.Instant = .now
         var renewalWaiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+        /// When this process first beat (database clock), written again with each beat.
+        var startedAt: Double?
+        /// Whether the last beat was this process's own write: a different writer found at the
+        /// next beat is another live process with the same name (after a restart, or standing by,
+        /// the first beat finds the old writer and proves nothing).
+        var lastBeatWritten = false
+        /// Another live process uses this node's name and started first: this one holds nothing,
+        /// does not beat, and takes part again once that process's heartbeat is gone.
+        var standingBy: NodeInstance?
+        /// The process standing by under this node's name, once seen (logged once).
+        var knownDuplicate: String?
     }
 
     public let settings: LeaseSettings
@@ -80,7 +91,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         releasable: @escaping @Sendable (ShardID) -> Bool = { _ in true }, notified: @escaping @Sendable (String) async -> Void = { _ in }
     ) {
         self.settings = settings
-        self.statements = LeaseStatements(client: client, node: settings.node, ttlSeconds: settings.ttlSeconds, logger: logger)
+        self.statements = LeaseStatements(client: client, node: settings.node, instance: .current(), ttlSeconds: settings.ttlSeconds, logger: logger)
         self.shards = shards
         self.releasable = releasable
         self.metrics = metrics
@@ -190,23 +201,104 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         }
     }
 
-    /// One round: renew (and heartbeat), then claim up to the fair share or release the surplus.
+    /// One round: renew (and heartbeat), then claim up to the fair share or release the surplus;
+    /// or, standing by for another process with this node's name, only look whether it is gone.
     func round() async {
         // Leaving: nothing is renewed or claimed any more.
         guard !state.withLock({ $0.leaving }) else { return }
+        if await !standsBy() { await leaseRound() }
+        expireLocally()
+        metrics.owned(heldShards())
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            defer { state.renewalWaiters = [:] }
+            return Array(state.renewalWaiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Whether this process stands by this round: another live process beats under its name. Once
+    /// that heartbeat is gone (stopped, left, or older than the TTL) it takes part again.
+    private func standsBy() async -> Bool {
+        guard let other = state.withLock({ $0.standingBy }) else { return false }
+        do {
+            let owner = try await withTimeout(settings.renewInterval) { try await self.statements.heartbeatOwner() }
+            noteRenewal(ok: true)
+            if let writer = owner.writer, owner.live, !writer.isSameProcess(as: statements.instance) { return true }
+            state.withLock { state in
+                state.standingBy = nil
+                state.lastBeatWritten = false
+            }
+            metrics.nameConflict(false)
+            logger.notice(
+                "the other process with this node's name is gone; this one takes part in the cluster again",
+                metadata: ["node": "\(settings.node)", "other": "\(other.description)"])
+            return false
+        } catch {
+            noteRenewal(ok: false, error: error)
+            return true
+        }
+    }
+
+    /// Finds another live process beating under this node's name (its write came between two of
+    /// this process's beats). The one that started later gives its shards up and stands by; the
+    /// other says so once and goes on. Returns whether this process now stands by.
+    private func standsByAfterBeat(_ renewal: LeaseStatements.Renewal) async -> Bool {
+        let wroteLast = state.withLock { state -> Bool in
+            if state.startedAt == nil { state.startedAt = renewal.startedAt }
+            defer { state.lastBeatWritten = true }
+            return state.lastBeatWritten
+        }
+        guard wroteLast, let other = renewal.previousWriter, !other.isSameProcess(as: statements.instance) else { return false }
+        var me = statements.instance
+        me.startedAt = state.withLock { $0.startedAt }
+        guard me.startedAfter(other) else {
+            let first = state.withLock { state -> Bool in
+                defer { state.knownDuplicate = other.id }
+                return state.knownDuplicate != other.id
+            }
+            if first {
+                logger.warning(
+                    "another live process uses this node's name; it started later and stands by: give each replica its own cluster.node",
+                    metadata: ["node": "\(settings.node)", "other": "\(other.description)"])
+            }
+            return false
+        }
+        let held = state.withLock { state -> [ShardID] in
+            state.standingBy = other
+            return Array(state.held.keys).sorted()
+        }
+        metrics.nameConflict(true)
+        logger.error(
+            "another live process uses this node's name and started first: this one gives its shards up and stands by until it is gone; give each replica its own cluster.node",
+            metadata: ["node": "\(settings.node)", "other": "\(other.description)", "shards": "\(held.count)"])
+        do {
+            if !held.isEmpty { try await release(held, reason: "released") }
+        } catch {
+            // Released locally already (no work, no call); in the database they expire with their leases.
+            logger.error("could not release the shards in the database; they expire with their leases", metadata: ["error": "\(PostgresStoreError.wrap(error, location: "(leases)"))"])
+        }
+        return true
+    }
+
+    /// Renews (and beats), then claims up to the fair share or releases the surplus.
+    private func leaseRound() async {
         let configured = shards()
         let names = configured.map(\.rawValue)
         let started = ContinuousClock.now
         do {
             let held = state.withLock { $0.held.keys.map(\.rawValue) }
-            let renewal = try await withTimeout(settings.renewInterval) { try await self.statements.renew(configured: names, held: held) }
+            let startedAt = state.withLock { $0.startedAt }
+            let renewal = try await withTimeout(settings.renewInterval) {
+                try await self.statements.renew(configured: names, held: held, startedAt: startedAt)
+            }
             let lost = apply(renewal, startedAt: started)
-            for shard in lost { metrics.handover("lost") }
+            for _ in lost { metrics.handover("lost") }
             if !lost.isEmpty {
                 logger.warning("shard leases lost", metadata: ["shards": "\(lost.map(\.rawValue).joined(separator: ","))"])
             }
             noteRenewal(ok: true)
             metrics.alive(renewal.aliveNodes, unowned: renewal.unowned, total: configured.count)
+            if await standsByAfterBeat(renewal) { return }
 
             let missing = Set(configured).subtracting(state.withLock { $0.registered })
             if !missing.isEmpty {
@@ -242,13 +334,6 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         } catch {
             noteRenewal(ok: false, error: error)
         }
-        expireLocally()
-        metrics.owned(heldShards())
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            defer { state.renewalWaiters = [:] }
-            return Array(state.renewalWaiters.values)
-        }
-        for waiter in waiters { waiter.resume() }
     }
 
     /// Applies a renewal: deadlines move for the shards returned; the others are lost (their work
@@ -325,12 +410,15 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         while ContinuousClock.now < waitUntil, state.withLock({ state in state.held.values.contains(where: \.callsInFlight) }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        let held = state.withLock { state -> [ShardID] in
+        let (held, standingBy) = state.withLock { state -> ([ShardID], Bool) in
             defer { state.held = [:] }
-            return Array(state.held.keys).sorted()
+            return (Array(state.held.keys).sorted(), state.standingBy != nil)
         }
         do {
-            try await withTimeout(.seconds(3)) { try await self.statements.release(held.map(\.rawValue), reason: "left", leaving: true) }
+            // A process standing by leaves the node to the live process that uses its name.
+            try await withTimeout(.seconds(3)) {
+                try await self.statements.release(held.map(\.rawValue), reason: "left", leaving: !standingBy)
+            }
             for _ in held { metrics.handover("left") }
             logger.info("left the cluster; shards handed over", metadata: ["shards": "\(held.count)"])
         } catch {
@@ -369,9 +457,13 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
     }
 
     /// Why this node is not ready: no renewal succeeded for a whole TTL (PostgreSQL lost; it acts on
-    /// nothing until a renewal works again). A standby node that owns nothing is ready.
+    /// nothing until a renewal works again), or another live process uses its name. A node that
+    /// owns nothing because the others hold every shard is ready.
     public func readinessProblem() -> String? {
-        renewedRecently(within: settings.ttl) ? nil : "cluster: no lease renewal for over \(settings.ttl) (PostgreSQL unreachable?); acting on nothing"
+        if let other = state.withLock({ $0.standingBy }) {
+            return "cluster: another live process (\(other.description)) uses cluster.node \"\(settings.node)\"; this one stands by and acts on nothing until it is gone"
+        }
+        return renewedRecently(within: settings.ttl) ? nil : "cluster: no lease renewal for over \(settings.ttl) (PostgreSQL unreachable?); acting on nothing"
     }
 
     private func noteRenewal(ok: Bool, error: (any Error)? = nil) {

@@ -8,6 +8,9 @@ import WardenCore
 struct LeaseStatements: Sendable {
     let client: PostgresClient
     let node: String
+    /// This process: a node's name may be configured on two live processes by mistake, and the
+    /// heartbeat row tells them apart by it.
+    let instance: NodeInstance
     let ttlSeconds: Double
     let logger: Logger
 
@@ -19,6 +22,17 @@ struct LeaseStatements: Sendable {
         var aliveNodes: Int
         /// Configured shards with no live lease.
         var unowned: Int
+        /// The process whose heartbeat this one's replaced (this one again, unless the node was
+        /// restarted or another live process uses the same name); nil for a new node.
+        var previousWriter: NodeInstance?
+        /// When this process first beat, by the database's clock (kept for its later beats).
+        var startedAt: Double?
+    }
+
+    /// The heartbeat row's writer now, and whether that heartbeat is live.
+    struct HeartbeatOwner: Sendable, Equatable {
+        var writer: NodeInstance?
+        var live: Bool
     }
 
     /// The heartbeat and the renewal of every lease this process holds, in one statement whatever
@@ -26,13 +40,21 @@ struct LeaseStatements: Sendable {
     /// epoch), nor one held under this node's name that this process does not hold: a previous
     /// process of the same node, killed and restarted within the TTL, left it — it expires and is
     /// claimed again under a new epoch, so nobody renews a lease nobody works on.
-    func renew(configured: [String], held: [String]) async throws -> Renewal {
+    /// Every beat writes this process's instance, keeping the start time of its first beat
+    /// (`startedAt`, nil on the first); the row's previous writer comes back with the renewal (all
+    /// parts of one statement see the same snapshot, so `previous` reads the row before the beat).
+    func renew(configured: [String], held: [String], startedAt: Double?) async throws -> Renewal {
         let rows = try await client.query(
             """
-            WITH beat AS (
-                INSERT INTO cluster_nodes (name, started_at, heartbeat_at) VALUES (\(node), now(), now())
-                ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(), left_at = NULL
-                RETURNING name
+            WITH previous AS (
+                SELECT instance, instance_label, extract(epoch FROM instance_started_at)::float8 AS started
+                FROM cluster_nodes WHERE name = \(node)
+            ), beat AS (
+                INSERT INTO cluster_nodes (name, started_at, heartbeat_at, instance, instance_label, instance_started_at)
+                VALUES (\(node), now(), now(), \(instance.id), \(instance.label), coalesce(to_timestamp(\(startedAt)), now()))
+                ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(), left_at = NULL, instance = EXCLUDED.instance,
+                    instance_label = EXCLUDED.instance_label, instance_started_at = EXCLUDED.instance_started_at
+                RETURNING extract(epoch FROM instance_started_at)::float8 AS started
             ), renewed AS (
                 UPDATE shard_leases SET expires_at = now() + make_interval(secs => \(ttlSeconds))
                 WHERE holder = \(node) AND expires_at > now() AND shard = ANY(\(held))
@@ -42,20 +64,40 @@ struct LeaseStatements: Sendable {
                    (SELECT count(*) FROM cluster_nodes WHERE name <> \(node) AND left_at IS NULL
                         AND heartbeat_at > now() - make_interval(secs => \(ttlSeconds))) + (SELECT count(*) FROM beat),
                    (SELECT count(*) FROM shard_leases WHERE shard = ANY(\(configured)) AND (holder IS NULL OR expires_at <= now()))
-                   + (SELECT count(*) FROM unnest(\(configured)::text[]) AS c(shard) WHERE NOT EXISTS (SELECT 1 FROM shard_leases l WHERE l.shard = c.shard))
+                   + (SELECT count(*) FROM unnest(\(configured)::text[]) AS c(shard) WHERE NOT EXISTS (SELECT 1 FROM shard_leases l WHERE l.shard = c.shard)),
+                   (SELECT instance FROM previous), (SELECT instance_label FROM previous), (SELECT started FROM previous),
+                   (SELECT started FROM beat)
             UNION ALL
-            SELECT shard, epoch, NULL, NULL FROM renewed
+            SELECT shard, epoch, NULL, NULL, NULL, NULL, NULL, NULL FROM renewed
             """, logger: logger)
         var renewal = Renewal(held: [:], aliveNodes: 1, unowned: 0)
-        for try await (shard, epoch, alive, unowned) in rows.decode((String?, Int64?, Int64?, Int64?).self) {
+        for try await (shard, epoch, alive, unowned, previous, previousLabel, previousStarted, started) in rows.decode(
+            (String?, Int64?, Int64?, Int64?, String?, String?, Double?, Double?).self)
+        {
             if let shard, let epoch {
                 renewal.held[ShardID(rawValue: shard)] = epoch
             } else {
                 renewal.aliveNodes = Int(alive ?? 1)
                 renewal.unowned = Int(unowned ?? 0)
+                renewal.previousWriter = previous.map { NodeInstance(id: $0, label: previousLabel ?? "", startedAt: previousStarted) }
+                renewal.startedAt = started
             }
         }
         return renewal
+    }
+
+    /// Who beats under this node's name now, without beating (a process standing by).
+    func heartbeatOwner() async throws -> HeartbeatOwner {
+        let rows = try await client.query(
+            """
+            SELECT instance, instance_label, extract(epoch FROM instance_started_at)::float8,
+                   left_at IS NULL AND heartbeat_at > now() - make_interval(secs => \(ttlSeconds))
+            FROM cluster_nodes WHERE name = \(node)
+            """, logger: logger)
+        for try await (id, label, started, live) in rows.decode((String?, String?, Double?, Bool).self) {
+            return HeartbeatOwner(writer: id.map { NodeInstance(id: $0, label: label ?? "", startedAt: started) }, live: live)
+        }
+        return HeartbeatOwner(writer: nil, live: false)
     }
 
     /// Makes sure every configured shard has a lease row (a new project or region).
@@ -108,7 +150,7 @@ struct LeaseStatements: Sendable {
                 INSERT INTO shard_handovers (shard, from_node, to_node, epoch, reason)
                 SELECT shard, \(node), NULL, epoch, \(reason) FROM released
             ), gone AS (
-                UPDATE cluster_nodes SET left_at = now() WHERE name = \(node) AND \(leaving)
+                UPDATE cluster_nodes SET left_at = now() WHERE name = \(node) AND instance = \(instance.id) AND \(leaving)
             )
             SELECT pg_notify(\(LeaseCoordinator.channel), \(node))
             """, logger: logger)

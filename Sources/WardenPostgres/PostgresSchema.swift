@@ -4,7 +4,8 @@ import Foundation
 /// `PostgresStateStore` (`PostgresStateStore+Migrations.swift`); the lease coordinator reads and
 /// writes `cluster_nodes`, `shard_leases` and `shard_handovers`, the control API `loop_pauses`.
 ///
-/// Columns: `cluster_nodes(name PK, started_at, heartbeat_at, left_at)`;
+/// Columns: `cluster_nodes(name PK, started_at, heartbeat_at, left_at, instance, instance_label,
+/// instance_started_at)` (the process that wrote the last heartbeat);
 /// `shard_leases(shard PK, holder NULL, epoch bigint DEFAULT 0, expires_at DEFAULT '-infinity',
 /// acquired_at)`; `shard_handovers(id bigserial PK, shard, from_node, to_node, epoch, reason IN
 /// first/expired/released/left/lost, at DEFAULT now())`; `loop_pauses(loop PK, paused_at, by_node)`.

@@ -114,6 +114,16 @@ extension PostgresStateStore {
                     "CREATE INDEX shard_handovers_at ON \(PostgresSchema.handovers) (at)",
                     "CREATE TABLE \(PostgresSchema.loopPauses) (loop text PRIMARY KEY, paused_at timestamptz NOT NULL, by_node text)",
                 ]),
+            // v3: the process that wrote each node's last heartbeat (a random id, pid and host, and
+            // when it first beat), so two live processes configured with one node name find out.
+            PostgresMigration(
+                id: "v3",
+                statements: [
+                    """
+                    ALTER TABLE \(PostgresSchema.nodes)
+                        ADD COLUMN instance text, ADD COLUMN instance_label text, ADD COLUMN instance_started_at timestamptz
+                    """
+                ]),
         ]
     }
 

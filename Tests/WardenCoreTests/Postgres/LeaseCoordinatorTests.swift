@@ -124,7 +124,7 @@ struct LeaseCoordinatorTests {
             await a.round()
             #expect(a.heldShards().count == 1)
             _ = try await store.client.query("UPDATE shard_leases SET expires_at = now() - interval '1 second'").collect()
-            let renewal = try await a.statements.renew(configured: [Self.shards[0].rawValue], held: [Self.shards[0].rawValue])
+            let renewal = try await a.statements.renew(configured: [Self.shards[0].rawValue], held: [Self.shards[0].rawValue], startedAt: nil)
             #expect(renewal.held.isEmpty, "an expired lease was renewed: \(renewal.held)")
         }
     }
@@ -226,6 +226,64 @@ struct LeaseCoordinatorTests {
                 return second.heldShards().count == 3
             })
             for (shard, epoch) in second.heldShards() { #expect(epoch == (before[shard] ?? 0) + 1) }
+        }
+    }
+
+    /// Two live processes configured with one node name: once the second has beaten twice, the
+    /// one that started later gives its shards up and stands by — holding nothing, not ready,
+    /// saying why — and the other keeps its shards. When the first is gone (killed: its heartbeat
+    /// ages past the TTL), the one standing by takes part again and claims every shard.
+    @Test func aSecondLiveProcessWithTheSameNodeNameStandsBy() async throws {
+        try await PostgresHarness.withStore { (store: PostgresStateStore) async throws in
+            let first = Self.coordinator(store, "a", ttl: .seconds(3), shards: Array(Self.shards.prefix(5)))
+            await first.round()
+            #expect(first.heldShards().count == 5)
+            let second = Self.coordinator(store, "a", ttl: .seconds(3))
+            await second.round()
+            // Its first beat proves nothing (a restarted node's first beat finds its dead process's
+            // write too): it claims the five free shards.
+            #expect(second.heldShards().count == 5)
+            await first.round()
+            #expect(first.heldShards().count == 5)
+            #expect(first.readinessProblem() == nil)
+            await second.round()
+            #expect(second.heldShards().isEmpty, "the later process kept \(second.heldShards())")
+            let problem = try #require(second.readinessProblem(), "the process standing by says it is ready")
+            #expect(problem.contains("another live process") && problem.contains("pid \(ProcessInfo.processInfo.processIdentifier)"), "\(problem)")
+            let rows = try await Self.holders(store)
+            for shard in Self.shards.dropFirst(5) { #expect(rows[shard.rawValue]?.holder == nil, "\(shard) not released") }
+            for shard in Self.shards.prefix(5) { #expect(rows[shard.rawValue]?.holder == "a" && rows[shard.rawValue]?.live == true) }
+            // It does not beat any more: the first goes on undisturbed.
+            for _ in 0..<2 {
+                await second.round()
+                await first.round()
+            }
+            #expect(first.heldShards().count == 5)
+            #expect(second.heldShards().isEmpty)
+            // The first is killed (no more rounds): the second takes part again and claims all ten.
+            #expect(try await Self.eventually(within: .seconds(15)) {
+                await second.round()
+                return second.heldShards().count == 10
+            })
+            #expect(second.readinessProblem() == nil)
+        }
+    }
+
+    /// A process standing by that stops does not mark the node as left: the node's live process
+    /// keeps counting as alive.
+    @Test func aProcessStandingByLeavesWithoutMarkingItsNodeLeft() async throws {
+        try await PostgresHarness.withStore { (store: PostgresStateStore) async throws in
+            let first = Self.coordinator(store, "a", ttl: .seconds(3))
+            let second = Self.coordinator(store, "a", ttl: .seconds(3))
+            await first.round()
+            await second.round()
+            await first.round()
+            await second.round()
+            #expect(second.readinessProblem() != nil)
+            await second.handOver()
+            let left = try await store.client.query("SELECT left_at IS NOT NULL FROM cluster_nodes WHERE name = 'a'").collect()
+            #expect(try left.first?.decode(Bool.self) == false, "the node was marked left by the process standing by")
+            #expect(first.heldShards().count == 10)
         }
     }
 }
