@@ -64,9 +64,9 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         /// next beat is another live process with the same name (after a restart, or standing by,
         /// the first beat finds the old writer and proves nothing).
         var lastBeatWritten = false
-        /// Another live process uses this node's name and started first: this one holds nothing,
-        /// does not beat, and takes part again once that process's heartbeat is gone.
-        var standingBy: NodeInstance?
+        /// Another live process uses this node's name and started first: this one starts no work,
+        /// does not beat, gives its shards up, and takes part again once that process is gone.
+        var standby: StandbyWatch?
         /// The process standing by under this node's name, once seen (logged once).
         var knownDuplicate: String?
     }
@@ -110,7 +110,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
 
     public func grant(_ shard: ShardID, needing callTime: Duration) -> ShardGrant? {
         state.withLock { state -> ShardGrant? in
-            guard !state.leaving, let held = state.held[shard] else { return nil }
+            guard !state.leaving, state.standby == nil, let held = state.held[shard] else { return nil }
             let remaining = held.deadline - .now
             guard remaining > callTime else { return nil }
             return ShardGrant(fence: ShardFence(shard: shard, node: settings.node, epoch: held.epoch), remaining: remaining)
@@ -153,7 +153,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         let id = UUID()
         let (lost, continuation) = AsyncStream<Void>.makeStream()
         let registered = state.withLock { state -> Bool in
-            guard !state.leaving, state.held[shard].map({ $0.deadline > .now }) == true else { return false }
+            guard !state.leaving, state.standby == nil, state.held[shard].map({ $0.deadline > .now }) == true else { return false }
             state.held[shard]?.inFlight[id] = Work(lost: continuation, isCall: isCall)
             return true
         }
@@ -216,22 +216,26 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Whether this process stands by this round: another live process beats under its name. Once
-    /// that heartbeat is gone (stopped, left, or older than the TTL) it takes part again.
+    /// Whether this process stands by this round: another live process beats under its name. Its
+    /// shards whose calls have ended since it stood by are released; it takes part again once the
+    /// other process left or no other live process has beaten under the name for a whole TTL.
     private func standsBy() async -> Bool {
-        guard let other = state.withLock({ $0.standingBy }) else { return false }
+        guard var watch = state.withLock({ $0.standby }) else { return false }
         do {
             let owner = try await withTimeout(settings.renewInterval) { try await self.statements.heartbeatOwner() }
             noteRenewal(ok: true)
-            if let writer = owner.writer, owner.live, !writer.isSameProcess(as: statements.instance) { return true }
+            await releaseShardsWithoutCalls()
+            let rejoin = watch.look(
+                writer: owner.writer, live: owner.live, left: owner.left, me: statements.instance, at: .now, patience: settings.ttl)
             state.withLock { state in
-                state.standingBy = nil
-                state.lastBeatWritten = false
+                state.standby = rejoin ? nil : watch
+                if rejoin { state.lastBeatWritten = false }
             }
+            guard rejoin else { return true }
             metrics.nameConflict(false)
             logger.notice(
-                "the other process with this node's name is gone; this one takes part in the cluster again",
-                metadata: ["node": "\(settings.node)", "other": "\(other.description)"])
+                "no other live process uses this node's name any more; this one takes part in the cluster again",
+                metadata: ["node": "\(settings.node)", "other": "\(watch.other.description)"])
             return false
         } catch {
             noteRenewal(ok: false, error: error)
@@ -239,19 +243,23 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         }
     }
 
-    /// Finds another live process beating under this node's name (its write came between two of
-    /// this process's beats). The one that started later gives its shards up and stands by; the
-    /// other says so once and goes on. Returns whether this process now stands by.
+    /// Finds another live process beating under this node's name (`NodeNameCheck`). The one that
+    /// started later stands by: no new work or call starts, work other than calls is cancelled,
+    /// the shards without a call in flight are released at once and the others once their calls
+    /// end (their leases do not move meanwhile, so nobody can take them over during a call). The
+    /// other process says so once and goes on. Returns whether this process now stands by.
     private func standsByAfterBeat(_ renewal: LeaseStatements.Renewal) async -> Bool {
-        let wroteLast = state.withLock { state -> Bool in
+        let (wroteLast, startedAt) = state.withLock { state -> (Bool, Double?) in
             if state.startedAt == nil { state.startedAt = renewal.startedAt }
             defer { state.lastBeatWritten = true }
-            return state.lastBeatWritten
+            return (state.lastBeatWritten, state.startedAt)
         }
-        guard wroteLast, let other = renewal.previousWriter, !other.isSameProcess(as: statements.instance) else { return false }
         var me = statements.instance
-        me.startedAt = state.withLock { $0.startedAt }
-        guard me.startedAfter(other) else {
+        me.startedAt = startedAt
+        switch NodeNameCheck.after(beatReplacing: renewal.previousWriter, wroteLast: wroteLast, me: me) {
+        case .alone:
+            return false
+        case .sharedWithLater(let other):
             let first = state.withLock { state -> Bool in
                 defer { state.knownDuplicate = other.id }
                 return state.knownDuplicate != other.id
@@ -262,22 +270,41 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
                     metadata: ["node": "\(settings.node)", "other": "\(other.description)"])
             }
             return false
+        case .sharedWithEarlier(let other):
+            let shards = state.withLock { state -> [ShardID]? in
+                // Leaving already: the handover gives everything up.
+                guard !state.leaving else { return nil }
+                state.standby = StandbyWatch(yieldingTo: other)
+                for shard in Array(state.held.keys) {
+                    for (id, work) in state.held[shard]?.inFlight ?? [:] where !work.isCall {
+                        work.lost.finish()
+                        state.held[shard]?.inFlight[id] = nil
+                    }
+                }
+                return Array(state.held.keys)
+            }
+            guard let shards else { return true }
+            metrics.nameConflict(true)
+            logger.error(
+                "another live process uses this node's name and started first: this one gives its shards up and stands by until it is gone; give each replica its own cluster.node",
+                metadata: ["node": "\(settings.node)", "other": "\(other.description)", "shards": "\(shards.count)"])
+            await releaseShardsWithoutCalls()
+            return true
         }
-        let held = state.withLock { state -> [ShardID] in
-            state.standingBy = other
-            return Array(state.held.keys).sorted()
-        }
-        metrics.nameConflict(true)
-        logger.error(
-            "another live process uses this node's name and started first: this one gives its shards up and stands by until it is gone; give each replica its own cluster.node",
-            metadata: ["node": "\(settings.node)", "other": "\(other.description)", "shards": "\(held.count)"])
+    }
+
+    /// Standing by: releases the shards that have no call in flight (now or since their calls ended).
+    private func releaseShardsWithoutCalls() async {
+        let idle = state.withLock { state in state.held.filter { !$0.value.callsInFlight }.keys.sorted() }
+        guard !idle.isEmpty else { return }
         do {
-            if !held.isEmpty { try await release(held, reason: "released") }
+            try await release(idle, reason: "released")
         } catch {
             // Released locally already (no work, no call); in the database they expire with their leases.
-            logger.error("could not release the shards in the database; they expire with their leases", metadata: ["error": "\(PostgresStoreError.wrap(error, location: "(leases)"))"])
+            logger.error(
+                "could not release the shards in the database; they expire with their leases",
+                metadata: ["error": "\(PostgresStoreError.wrap(error, location: "(leases)"))"])
         }
-        return true
     }
 
     /// Renews (and beats), then claims up to the fair share or releases the surplus.
@@ -286,7 +313,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         let names = configured.map(\.rawValue)
         let started = ContinuousClock.now
         do {
-            let held = state.withLock { $0.held.keys.map(\.rawValue) }
+            let held = state.withLock { state in state.held.mapValues(\.epoch) }
             let startedAt = state.withLock { $0.startedAt }
             let renewal = try await withTimeout(settings.renewInterval) {
                 try await self.statements.renew(configured: names, held: held, startedAt: startedAt)
@@ -315,8 +342,16 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
             if wanted > 0 {
                 let claimStarted = ContinuousClock.now
                 let claimed = try await withTimeout(settings.renewInterval) { try await self.statements.claim(configured: names, limit: wanted) }
-                state.withLock { state in
+                let kept = state.withLock { state -> Bool in
+                    // A handover that began meanwhile gave everything up: these go back at once.
+                    guard !state.leaving else { return false }
                     for item in claimed { state.held[item.shard] = Held(epoch: item.epoch, deadline: claimStarted + settings.trustWindow) }
+                    return true
+                }
+                if !kept {
+                    let epochs = Dictionary(claimed.map { ($0.shard, $0.epoch) }, uniquingKeysWith: max)
+                    try await withTimeout(settings.renewInterval) { try await self.statements.release(epochs, reason: "left", leaving: false) }
+                    return
                 }
                 for item in claimed {
                     metrics.handover(item.reason)
@@ -374,14 +409,17 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
 
     /// Gives shards up: locally first (no new work), then in the database.
     func release(_ shards: [ShardID], reason: String) async throws {
-        state.withLock { state in
+        let epochs = state.withLock { state -> [ShardID: Int64] in
+            var epochs: [ShardID: Int64] = [:]
             for shard in shards {
-                state.held[shard]?.inFlight.values.forEach { $0.lost.finish() }
-                state.held[shard] = nil
+                guard let held = state.held.removeValue(forKey: shard) else { continue }
+                held.inFlight.values.forEach { $0.lost.finish() }
+                epochs[shard] = held.epoch
             }
+            return epochs
         }
         try await withTimeout(settings.renewInterval) {
-            try await self.statements.release(shards.map(\.rawValue), reason: reason, leaving: false)
+            try await self.statements.release(epochs, reason: reason, leaving: false)
         }
         for shard in shards {
             metrics.handover(reason)
@@ -410,14 +448,17 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         while ContinuousClock.now < waitUntil, state.withLock({ state in state.held.values.contains(where: \.callsInFlight) }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        let (held, standingBy) = state.withLock { state -> ([ShardID], Bool) in
+        // Shards past their deadline are not released: their leases may have expired and been
+        // claimed by another process of this name, under an epoch this one does not know.
+        let (held, standingBy) = state.withLock { state -> ([ShardID: Int64], Bool) in
             defer { state.held = [:] }
-            return (Array(state.held.keys).sorted(), state.standingBy != nil)
+            let now = ContinuousClock.now
+            return (state.held.filter { $0.value.deadline > now }.mapValues(\.epoch), state.standby != nil)
         }
         do {
             // A process standing by leaves the node to the live process that uses its name.
             try await withTimeout(.seconds(3)) {
-                try await self.statements.release(held.map(\.rawValue), reason: "left", leaving: !standingBy)
+                try await self.statements.release(held, reason: "left", leaving: !standingBy)
             }
             for _ in held { metrics.handover("left") }
             logger.info("left the cluster; shards handed over", metadata: ["shards": "\(held.count)"])
@@ -460,7 +501,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
     /// nothing until a renewal works again), or another live process uses its name. A node that
     /// owns nothing because the others hold every shard is ready.
     public func readinessProblem() -> String? {
-        if let other = state.withLock({ $0.standingBy }) {
+        if let other = state.withLock({ $0.standby?.other }) {
             return "cluster: another live process (\(other.description)) uses cluster.node \"\(settings.node)\"; this one stands by and acts on nothing until it is gone"
         }
         return renewedRecently(within: settings.ttl) ? nil : "cluster: no lease renewal for over \(settings.ttl) (PostgreSQL unreachable?); acting on nothing"

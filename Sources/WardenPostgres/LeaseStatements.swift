@@ -29,21 +29,25 @@ struct LeaseStatements: Sendable {
         var startedAt: Double?
     }
 
-    /// The heartbeat row's writer now, and whether that heartbeat is live.
+    /// The heartbeat row's writer now, whether that heartbeat is live, and whether it left.
     struct HeartbeatOwner: Sendable, Equatable {
         var writer: NodeInstance?
         var live: Bool
+        var left: Bool
     }
 
     /// The heartbeat and the renewal of every lease this process holds, in one statement whatever
     /// the shard count. A lease that expired is not renewed (it is claimed again under a new
-    /// epoch), nor one held under this node's name that this process does not hold: a previous
-    /// process of the same node, killed and restarted within the TTL, left it — it expires and is
-    /// claimed again under a new epoch, so nobody renews a lease nobody works on.
+    /// epoch), nor one held under this node's name that this process does not hold — matched by
+    /// shard and epoch: a previous process of the same node, killed and restarted within the TTL,
+    /// left it (it expires and is claimed again under a new epoch, so nobody renews a lease nobody
+    /// works on), or another live process with the same name claimed it.
     /// Every beat writes this process's instance, keeping the start time of its first beat
     /// (`startedAt`, nil on the first); the row's previous writer comes back with the renewal (all
     /// parts of one statement see the same snapshot, so `previous` reads the row before the beat).
-    func renew(configured: [String], held: [String], startedAt: Double?) async throws -> Renewal {
+    func renew(configured: [String], held: [ShardID: Int64], startedAt: Double?) async throws -> Renewal {
+        let heldShards = held.keys.map(\.rawValue)
+        let heldEpochs = heldShards.map { held[ShardID(rawValue: $0)] ?? 0 }
         let rows = try await client.query(
             """
             WITH previous AS (
@@ -57,7 +61,8 @@ struct LeaseStatements: Sendable {
                 RETURNING extract(epoch FROM instance_started_at)::float8 AS started
             ), renewed AS (
                 UPDATE shard_leases SET expires_at = now() + make_interval(secs => \(ttlSeconds))
-                WHERE holder = \(node) AND expires_at > now() AND shard = ANY(\(held))
+                WHERE holder = \(node) AND expires_at > now()
+                    AND (shard, epoch) IN (SELECT * FROM unnest(\(heldShards)::text[], \(heldEpochs)::int8[]))
                 RETURNING shard, epoch
             )
             SELECT NULL::text, NULL::bigint,
@@ -91,13 +96,13 @@ struct LeaseStatements: Sendable {
         let rows = try await client.query(
             """
             SELECT instance, instance_label, extract(epoch FROM instance_started_at)::float8,
-                   left_at IS NULL AND heartbeat_at > now() - make_interval(secs => \(ttlSeconds))
+                   left_at IS NULL AND heartbeat_at > now() - make_interval(secs => \(ttlSeconds)), left_at IS NOT NULL
             FROM cluster_nodes WHERE name = \(node)
             """, logger: logger)
-        for try await (id, label, started, live) in rows.decode((String?, String?, Double?, Bool).self) {
-            return HeartbeatOwner(writer: id.map { NodeInstance(id: $0, label: label ?? "", startedAt: started) }, live: live)
+        for try await (id, label, started, live, left) in rows.decode((String?, String?, Double?, Bool, Bool).self) {
+            return HeartbeatOwner(writer: id.map { NodeInstance(id: $0, label: label ?? "", startedAt: started) }, live: live, left: left)
         }
-        return HeartbeatOwner(writer: nil, live: false)
+        return HeartbeatOwner(writer: nil, live: false, left: false)
     }
 
     /// Makes sure every configured shard has a lease row (a new project or region).
@@ -138,13 +143,16 @@ struct LeaseStatements: Sendable {
     }
 
     /// Gives shards up (`released`: a surplus; `left`: the node is leaving), records the handovers
-    /// and wakes the other nodes (`NOTIFY`), so they claim them at once.
-    func release(_ shards: [String], reason: String, leaving: Bool) async throws {
+    /// and wakes the other nodes (`NOTIFY`), so they claim them at once. Only the leases held under
+    /// the given epochs are released (never one claimed since by another process of this name).
+    func release(_ shards: [ShardID: Int64], reason: String, leaving: Bool) async throws {
+        let names = shards.keys.map(\.rawValue)
+        let epochs = names.map { shards[ShardID(rawValue: $0)] ?? 0 }
         try await client.query(
             """
             WITH released AS (
                 UPDATE shard_leases SET holder = NULL, expires_at = now()
-                WHERE holder = \(node) AND shard = ANY(\(shards))
+                WHERE holder = \(node) AND (shard, epoch) IN (SELECT * FROM unnest(\(names)::text[], \(epochs)::int8[]))
                 RETURNING shard, epoch
             ), logged AS (
                 INSERT INTO shard_handovers (shard, from_node, to_node, epoch, reason)

@@ -34,3 +34,57 @@ struct NodeInstance: Sendable, Equatable {
         return "\(label), started \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: startedAt)))"
     }
 }
+
+/// What a beat tells about the node's name: the row's writer before the beat, against this
+/// process. Only a write by another process between two of this process's own beats proves a
+/// second live process; a first beat (a new process, a restart within the TTL, a return from
+/// standing by) finds an old write and proves nothing.
+enum NodeNameCheck: Sendable, Equatable {
+    /// Nothing shows another live process.
+    case alone
+    /// Another live process uses the name and started later: it stands by, this one goes on.
+    case sharedWithLater(NodeInstance)
+    /// Another live process uses the name and started first: this one stands by.
+    case sharedWithEarlier(NodeInstance)
+
+    /// - Parameters:
+    ///   - previous: the row's writer before this beat.
+    ///   - wroteLast: whether this process's last beat was its own successful write.
+    ///   - me: this process, with the start time of its first beat.
+    static func after(beatReplacing previous: NodeInstance?, wroteLast: Bool, me: NodeInstance) -> NodeNameCheck {
+        guard wroteLast, let previous, !previous.isSameProcess(as: me) else { return .alone }
+        return me.startedAfter(previous) ? .sharedWithEarlier(previous) : .sharedWithLater(previous)
+    }
+}
+
+/// A process standing by watches the heartbeat of the process it yields to, and takes part again
+/// once that process left, or once no other live process has beaten under the name for a whole
+/// `patience` (the lease TTL). Waiting a TTL of staleness rather than one stale look keeps a
+/// PostgreSQL outage, which makes every heartbeat stale for a while, from bringing it back.
+struct StandbyWatch: Sendable, Equatable {
+    /// The process beating under the name, as last seen.
+    var other: NodeInstance
+    /// Since when every look found no other live process beating.
+    var quietSince: ContinuousClock.Instant?
+
+    init(yieldingTo other: NodeInstance) {
+        self.other = other
+    }
+
+    /// One look at the heartbeat row: its writer, whether that heartbeat is live (younger than the
+    /// TTL, not left) and whether it left. Returns whether this process takes part again.
+    mutating func look(writer: NodeInstance?, live: Bool, left: Bool, me: NodeInstance, at now: ContinuousClock.Instant, patience: Duration) -> Bool {
+        let foreign = writer.map { !$0.isSameProcess(as: me) } ?? false
+        if foreign, let writer {
+            if live {
+                other = writer
+                quietSince = nil
+                return false
+            }
+            if left { return true }
+        }
+        let since = quietSince ?? now
+        quietSince = since
+        return now - since >= patience
+    }
+}

@@ -118,13 +118,22 @@ struct LeaseCoordinatorTests {
         }
     }
 
+    /// Renewal and release match a lease by shard and epoch: an expired lease is not revived, and a
+    /// lease under another epoch is neither renewed nor released.
     @Test func renewalNeverRevivesAnExpiredLease() async throws {
         try await PostgresHarness.withStore { store in
             let a = Self.coordinator(store, "a", ttl: .seconds(3), shards: [Self.shards[0]])
             await a.round()
             #expect(a.heldShards().count == 1)
+            // Nor a live one under another epoch (claimed by another process of the same name),
+            // nor is it released.
+            let other = a.heldShards().mapValues { $0 + 1 }
+            let foreign = try await a.statements.renew(configured: [Self.shards[0].rawValue], held: other, startedAt: nil)
+            #expect(foreign.held.isEmpty, "a lease under another epoch was renewed: \(foreign.held)")
+            try await a.statements.release(other, reason: "released", leaving: false)
+            #expect(try await Self.holders(store)[Self.shards[0].rawValue]?.holder == "a", "a lease under another epoch was released")
             _ = try await store.client.query("UPDATE shard_leases SET expires_at = now() - interval '1 second'").collect()
-            let renewal = try await a.statements.renew(configured: [Self.shards[0].rawValue], held: [Self.shards[0].rawValue], startedAt: nil)
+            let renewal = try await a.statements.renew(configured: [Self.shards[0].rawValue], held: a.heldShards(), startedAt: nil)
             #expect(renewal.held.isEmpty, "an expired lease was renewed: \(renewal.held)")
         }
     }
@@ -284,6 +293,77 @@ struct LeaseCoordinatorTests {
             let left = try await store.client.query("SELECT left_at IS NOT NULL FROM cluster_nodes WHERE name = 'a'").collect()
             #expect(try left.first?.decode(Bool.self) == false, "the node was marked left by the process standing by")
             #expect(first.heldShards().count == 10)
+        }
+    }
+
+    /// Standing by never cuts a call short: a shard with a call in flight stays held (its lease is
+    /// not released, so nobody can take it over) until the call ends, then it is released; work
+    /// other than calls is cancelled at once, and no new call is granted.
+    @Test func standingByWaitsForCallsInFlightBeforeReleasingTheirShards() async throws {
+        try await PostgresHarness.withStore { (store: PostgresStateStore) async throws in
+            let first = Self.coordinator(store, "a", ttl: .seconds(30), shards: Array(Self.shards.prefix(5)))
+            await first.round()
+            let second = Self.coordinator(store, "a", ttl: .seconds(30))
+            await second.round()
+            let callShard = Self.shards[5]
+            let passShard = Self.shards[6]
+            #expect(second.owns(callShard) && second.owns(passShard))
+            let (gate, open) = AsyncStream<Void>.makeStream()
+            let (started, starting) = AsyncStream<String>.makeStream()
+            let call = Task {
+                try await second.whileOwned(callShard, isCall: true) {
+                    starting.yield("call")
+                    for await _ in gate {}
+                    return "call ended"
+                }
+            }
+            let pass = Task {
+                try await second.whileOwned(passShard, isCall: false) {
+                    starting.yield("pass")
+                    try await Task.sleep(for: .seconds(30))
+                    return "pass ended"
+                }
+            }
+            var running: Set<String> = []
+            for await name in started {
+                running.insert(name)
+                if running.count == 2 { break }
+            }
+            await first.round()
+            await second.round()
+            #expect(second.readinessProblem() != nil, "not standing by")
+            #expect(Set(second.heldShards().keys) == [callShard], "\(second.heldShards())")
+            await #expect(throws: ShardError.self) { try await pass.value }
+            #expect(second.grant(callShard, needing: .zero) == nil, "a new call was granted while standing by")
+            var rows = try await Self.holders(store)
+            #expect(rows[callShard.rawValue]?.holder == "a" && rows[callShard.rawValue]?.live == true, "the shard of a call in flight was released")
+            #expect(rows[passShard.rawValue]?.holder == nil)
+            open.finish()
+            #expect(try await call.value == "call ended")
+            await second.round()
+            #expect(second.heldShards().isEmpty)
+            rows = try await Self.holders(store)
+            #expect(rows[callShard.rawValue]?.holder == nil, "not released once its call ended")
+        }
+    }
+
+    /// The process that started first leaves (SIGTERM): the one standing by takes part again at its
+    /// next round, without waiting for the heartbeat to age.
+    @Test func whenTheFirstLeavesTheOneStandingByTakesPartAtOnce() async throws {
+        try await PostgresHarness.withStore { (store: PostgresStateStore) async throws in
+            let first = Self.coordinator(store, "a", ttl: .seconds(30))
+            let second = Self.coordinator(store, "a", ttl: .seconds(30))
+            await first.round()
+            await second.round()
+            await first.round()
+            await second.round()
+            #expect(second.readinessProblem() != nil)
+            await first.round()
+            await first.handOver()
+            await second.round()
+            #expect(second.readinessProblem() == nil, "still standing by after the first left")
+            await second.round()
+            #expect(second.heldShards().count == 10)
         }
     }
 }
