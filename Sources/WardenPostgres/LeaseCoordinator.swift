@@ -222,8 +222,12 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
     private func standsBy() async -> Bool {
         guard var watch = state.withLock({ $0.standby }) else { return false }
         do {
-            let owner = try await withTimeout(settings.renewInterval) { try await self.statements.heartbeatOwner() }
+            let configured = shards()
+            let owner = try await withTimeout(settings.renewInterval) {
+                try await self.statements.heartbeatOwner(configured: configured.map(\.rawValue))
+            }
             noteRenewal(ok: true)
+            metrics.alive(owner.aliveNodes, unowned: owner.unowned, total: configured.count)
             await releaseShardsWithoutCalls()
             let rejoin = watch.look(
                 writer: owner.writer, live: owner.live, left: owner.left, me: statements.instance, at: .now, patience: settings.ttl)

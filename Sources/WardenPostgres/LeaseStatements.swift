@@ -29,11 +29,15 @@ struct LeaseStatements: Sendable {
         var startedAt: Double?
     }
 
-    /// The heartbeat row's writer now, whether that heartbeat is live, and whether it left.
+    /// The heartbeat row's writer now, whether that heartbeat is live, and whether it left; with
+    /// the cluster's figures a renewal would give (alive nodes, configured shards without a live
+    /// lease), so a process standing by keeps its gauges true.
     struct HeartbeatOwner: Sendable, Equatable {
         var writer: NodeInstance?
         var live: Bool
         var left: Bool
+        var aliveNodes: Int
+        var unowned: Int
     }
 
     /// The heartbeat and the renewal of every lease this process holds, in one statement whatever
@@ -92,17 +96,24 @@ struct LeaseStatements: Sendable {
     }
 
     /// Who beats under this node's name now, without beating (a process standing by).
-    func heartbeatOwner() async throws -> HeartbeatOwner {
+    func heartbeatOwner(configured: [String]) async throws -> HeartbeatOwner {
         let rows = try await client.query(
             """
-            SELECT instance, instance_label, extract(epoch FROM instance_started_at)::float8,
-                   left_at IS NULL AND heartbeat_at > now() - make_interval(secs => \(ttlSeconds)), left_at IS NOT NULL
-            FROM cluster_nodes WHERE name = \(node)
+            SELECT n.instance, n.instance_label, extract(epoch FROM n.instance_started_at)::float8,
+                   coalesce(n.left_at IS NULL AND n.heartbeat_at > now() - make_interval(secs => \(ttlSeconds)), false),
+                   coalesce(n.left_at IS NOT NULL, false),
+                   (SELECT count(*) FROM cluster_nodes WHERE left_at IS NULL AND heartbeat_at > now() - make_interval(secs => \(ttlSeconds))),
+                   (SELECT count(*) FROM shard_leases WHERE shard = ANY(\(configured)) AND (holder IS NULL OR expires_at <= now()))
+                   + (SELECT count(*) FROM unnest(\(configured)::text[]) AS c(shard) WHERE NOT EXISTS (SELECT 1 FROM shard_leases l WHERE l.shard = c.shard))
+            FROM (SELECT 1) AS one LEFT JOIN cluster_nodes n ON n.name = \(node)
             """, logger: logger)
-        for try await (id, label, started, live, left) in rows.decode((String?, String?, Double?, Bool, Bool).self) {
-            return HeartbeatOwner(writer: id.map { NodeInstance(id: $0, label: label ?? "", startedAt: started) }, live: live, left: left)
+        var owner = HeartbeatOwner(writer: nil, live: false, left: false, aliveNodes: 0, unowned: 0)
+        for try await (id, label, started, live, left, alive, unowned) in rows.decode((String?, String?, Double?, Bool, Bool, Int64, Int64).self) {
+            owner = HeartbeatOwner(
+                writer: id.map { NodeInstance(id: $0, label: label ?? "", startedAt: started) }, live: live, left: left, aliveNodes: Int(alive),
+                unowned: Int(unowned))
         }
-        return HeartbeatOwner(writer: nil, live: false, left: false)
+        return owner
     }
 
     /// Makes sure every configured shard has a lease row (a new project or region).

@@ -12,10 +12,12 @@ import WardenCore
 struct LeaseCoordinatorTests {
     static let shards = (1...10).map { ShardID.project("p\($0)") }
 
-    static func coordinator(_ store: PostgresStateStore, _ node: String, ttl: Duration = .seconds(3), shards: [ShardID] = shards) -> LeaseCoordinator {
+    static func coordinator(
+        _ store: PostgresStateStore, _ node: String, ttl: Duration = .seconds(3), shards: [ShardID] = shards, metrics: WardenMetrics = WardenMetrics()
+    ) -> LeaseCoordinator {
         LeaseCoordinator(
             client: store.client, settings: LeaseSettings(node: node, ttl: ttl), shards: { shards },
-            metrics: ClusterMetrics(metrics: WardenMetrics(), node: node), logger: PostgresHarness.logger)
+            metrics: ClusterMetrics(metrics: metrics, node: node), logger: PostgresHarness.logger)
     }
 
     static func holders(_ store: PostgresStateStore) async throws -> [String: (holder: String?, epoch: Int64, live: Bool)] {
@@ -247,7 +249,8 @@ struct LeaseCoordinatorTests {
             let first = Self.coordinator(store, "a", ttl: .seconds(3), shards: Array(Self.shards.prefix(5)))
             await first.round()
             #expect(first.heldShards().count == 5)
-            let second = Self.coordinator(store, "a", ttl: .seconds(3))
+            let secondMetrics = WardenMetrics()
+            let second = Self.coordinator(store, "a", ttl: .seconds(3), metrics: secondMetrics)
             await second.round()
             // Its first beat proves nothing (a restarted node's first beat finds its dead process's
             // write too): it claims the five free shards.
@@ -269,12 +272,20 @@ struct LeaseCoordinatorTests {
             }
             #expect(first.heldShards().count == 5)
             #expect(second.heldShards().isEmpty)
+            // Its gauges stay true while it stands by: the five it gave up have no owner (the
+            // first is not configured with them), and it says why it holds nothing.
+            var exposition = secondMetrics.exposition()
+            #expect(exposition.contains(#"ecs_warden_cluster_node_name_conflict{node="a"} 1.0"#))
+            #expect(exposition.contains(#"ecs_warden_cluster_shards_unowned{node="a"} 5.0"#), "\(exposition)")
+            #expect(exposition.contains(#"ecs_warden_cluster_nodes_alive{node="a"} 1.0"#))
             // The first is killed (no more rounds): the second takes part again and claims all ten.
             #expect(try await Self.eventually(within: .seconds(15)) {
                 await second.round()
                 return second.heldShards().count == 10
             })
             #expect(second.readinessProblem() == nil)
+            exposition = secondMetrics.exposition()
+            #expect(exposition.contains(#"ecs_warden_cluster_node_name_conflict{node="a"} 0.0"#))
         }
     }
 
