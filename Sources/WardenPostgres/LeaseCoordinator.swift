@@ -103,7 +103,9 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
 
     public func owns(_ shard: ShardID) -> Bool {
         state.withLock { state in
-            guard let held = state.held[shard] else { return false }
+            // Standing by, nothing counts as owned: no loop starts work on a shard it keeps only
+            // until a call in flight ends.
+            guard state.standby == nil, let held = state.held[shard] else { return false }
             return held.deadline > .now
         }
     }
@@ -322,14 +324,16 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
             let renewal = try await withTimeout(settings.renewInterval) {
                 try await self.statements.renew(configured: names, held: held, startedAt: startedAt)
             }
+            noteRenewal(ok: true)
+            metrics.alive(renewal.aliveNodes, unowned: renewal.unowned, total: configured.count)
+            // Before the deadlines move: a process that stands by from this beat grants nothing
+            // under a deadline it will no longer renew.
+            if await standsByAfterBeat(renewal) { return }
             let lost = apply(renewal, startedAt: started)
             for _ in lost { metrics.handover("lost") }
             if !lost.isEmpty {
                 logger.warning("shard leases lost", metadata: ["shards": "\(lost.map(\.rawValue).joined(separator: ","))"])
             }
-            noteRenewal(ok: true)
-            metrics.alive(renewal.aliveNodes, unowned: renewal.unowned, total: configured.count)
-            if await standsByAfterBeat(renewal) { return }
 
             let missing = Set(configured).subtracting(state.withLock { $0.registered })
             if !missing.isEmpty {
@@ -355,6 +359,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
                 if !kept {
                     let epochs = Dictionary(claimed.map { ($0.shard, $0.epoch) }, uniquingKeysWith: max)
                     try await withTimeout(settings.renewInterval) { try await self.statements.release(epochs, reason: "left", leaving: false) }
+                    for _ in epochs { metrics.handover("left") }
                     return
                 }
                 for item in claimed {
@@ -452,12 +457,11 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         while ContinuousClock.now < waitUntil, state.withLock({ state in state.held.values.contains(where: \.callsInFlight) }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        // Shards past their deadline are not released: their leases may have expired and been
-        // claimed by another process of this name, under an epoch this one does not know.
+        // Released by shard and epoch: a lease that expired meanwhile and was claimed again, by
+        // another node or another process of this name, is left alone.
         let (held, standingBy) = state.withLock { state -> ([ShardID: Int64], Bool) in
             defer { state.held = [:] }
-            let now = ContinuousClock.now
-            return (state.held.filter { $0.value.deadline > now }.mapValues(\.epoch), state.standby != nil)
+            return (state.held.mapValues(\.epoch), state.standby != nil)
         }
         do {
             // A process standing by leaves the node to the live process that uses its name.

@@ -39,6 +39,15 @@ extension ActionExecutor {
                         beganAt: job.beginDate)
                 }
             } catch let error as ECSError where error.isNotFound {
+                // The outcome is written under the project's lease: without it, the job stays open
+                // for the node that holds the project (closing it first would lose the outcome).
+                let outcomeFence: ShardFence?
+                do {
+                    outcomeFence = try fence(forProject: watched.project)
+                } catch {
+                    report.failures.append(PartFailure(part: "\(watched.project)/job \(watched.jobId)", message: "\(error)"))
+                    continue
+                }
                 try? await context.store.updateJob(project: watched.project, jobId: watched.jobId, status: "UNKNOWN", jobType: nil, closedAt: now, beganAt: nil)
                 report.closed += 1
                 let message = "\(watched.project): job \(watched.jobId) is unknown to the API (\(error.code ?? "404")); no longer followed"
@@ -47,7 +56,7 @@ extension ActionExecutor {
                         JournalEntry(
                             at: now, kind: .outcome, loop: intent.loop, project: intent.project, subject: intent.subject, action: intent.action,
                             clientToken: intent.clientToken, jobId: watched.jobId, servers: intent.servers, result: .unknown, message: message,
-                            intentSeq: intentSeq, fence: try fence(forProject: intent.project)))
+                            intentSeq: intentSeq, fence: outcomeFence))
                 }
                 await context.event(
                     LoopName.jobs.rawValue, project: watched.project, subject: watched.jobId, action: "job-unknown", severity: "warning", message: message)

@@ -346,6 +346,7 @@ struct LeaseCoordinatorTests {
             #expect(Set(second.heldShards().keys) == [callShard], "\(second.heldShards())")
             await #expect(throws: ShardError.self) { try await pass.value }
             #expect(second.grant(callShard, needing: .zero) == nil, "a new call was granted while standing by")
+            #expect(!second.owns(callShard), "a loop would still start work on the shard kept for its call")
             var rows = try await Self.holders(store)
             #expect(rows[callShard.rawValue]?.holder == "a" && rows[callShard.rawValue]?.live == true, "the shard of a call in flight was released")
             #expect(rows[passShard.rawValue]?.holder == nil)
