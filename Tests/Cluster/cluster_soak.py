@@ -746,6 +746,7 @@ class ClusterSoak:
         self.end_at = time.time()
         self.check_cluster_endpoint("at the end")
         self.check_metrics()
+        self.check_name_conflict()
         self.stop_flag.set()
         time.sleep(0.5)
         self.final_fleet = self.fleet()
@@ -826,6 +827,68 @@ class ClusterSoak:
                 say(f"promtool check metrics, outside cluster mode's series (not checked here): {[p for p in problems if p not in mine]}")
             self.results.check(lint.returncode in (0, 3) and not mine,
                                f"promtool check metrics: no parse error and no lint warning on the cluster series (exit {lint.returncode}; {mine})")
+
+    def check_name_conflict(self):
+        """A copy of a live node's configuration started as a second process (its own state
+        directory and ports, the same cluster.node and ECS endpoint, so any call it made would be
+        in the node's proxy records): it stands by — /readyz 503 naming the node's process, no
+        shard, the conflict gauge at 1 — while the node keeps its shards under the same epochs;
+        stopped, it leaves the node alive (not marked left)."""
+        check = self.results.check
+        counts = collections.Counter(r["holder"] for r in (self.leases() or []) if r["live"])
+        node = max(self.live_nodes(), key=lambda n: counts.get(n.name, 0))
+
+        def held():
+            return {r["shard"]: r["epoch"] for r in (self.leases() or []) if r["holder"] == node.name and r["live"]}
+
+        before = held()
+        metrics_port, control_port = unused_port(self.ports), unused_port(self.ports)
+        state_dir = os.path.join(self.work, f"state-{node.name}-copy")
+        os.makedirs(state_dir, exist_ok=True)
+        with open(node.config) as f:
+            text = f.read()
+        text = text.replace(f"state_dir: {node.state_dir}", f"state_dir: {state_dir}")
+        text = text.replace(f'metrics: "127.0.0.1:{node.metrics_port}"', f'metrics: "127.0.0.1:{metrics_port}"')
+        text = text.replace(f'control: "127.0.0.1:{node.control_port}"', f'control: "127.0.0.1:{control_port}"')
+        config = os.path.join(self.work, f"{node.name}-copy.yaml")
+        with open(config, "w") as f:
+            f.write(text)
+        env = dict(os.environ)
+        env.update(ECS_WARDEN_STATE_DB_URL=self.pg.url, CLUSTER_SOAK_AK=self.ak, CLUSTER_SOAK_SK=self.sk)
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("CREDENTIALS_DIRECTORY", None)
+        started = time.time()
+        copy = self.spawn([self.warden, "run", "--config", config], os.path.join(self.work, f"{node.name}-copy.log"), env=env)
+
+        def standing_by():
+            status, data, _ = http("GET", f"http://127.0.0.1:{metrics_port}/readyz", timeout=2)
+            return data.decode(errors="replace") if status == 503 and b"uses cluster.node" in data else None
+
+        reason = poll(self.ttl * 3, standing_by)
+        check(reason is not None and f"pid {node.proc.pid} " in reason,
+              f"a second process with {node.name}'s cluster.node stands by within {time.time() - started:.1f} s, "
+              f"/readyz 503 naming pid {node.proc.pid}: {reason}")
+        status, data, _ = http("GET", f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        text = data.decode(errors="replace") if status == 200 else ""
+        gauges = {m: re.search(rf'^{m}\{{node="{node.name}"\}} (\S+)$', text, re.M) for m in
+                  ["ecs_warden_cluster_node_name_conflict", "ecs_warden_cluster_shards_owned"]}
+        values = {m: (float(g.group(1)) if g else None) for m, g in gauges.items()}
+        check(values == {"ecs_warden_cluster_node_name_conflict": 1.0, "ecs_warden_cluster_shards_owned": 0.0},
+              f"the process standing by reports the conflict and holds nothing ({values})")
+        after = held()
+        check(after == before and node.running, f"{node.name} kept its {len(before)} shard(s) under the same epochs meanwhile "
+                                                 f"({'same' if after == before else f'{before} -> {after}'})")
+        t = time.time()
+        os.kill(copy.pid, signal.SIGTERM)
+        try:
+            rc = copy.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(copy.pid, signal.SIGKILL)
+            rc = copy.wait()
+        rows = self.pg.rows(f"SELECT left_at IS NULL AS alive FROM cluster_nodes WHERE name = '{node.name}'") or []
+        check(rc == 0 and rows == [{"alive": True}] and held() == before,
+              f"stopped ({time.time() - t:.2f} s, status {rc}), it leaves {node.name} alive and its shards where they were ({rows})")
+        say(f"name conflict: a copy of {node.name} stood by; {len(before)} shard(s) stayed with {node.name}")
 
     # ------------------------------------------------------------------ analysis
     def analyse(self):
