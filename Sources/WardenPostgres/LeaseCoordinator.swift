@@ -69,6 +69,17 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         var standby: StandbyWatch?
         /// The process standing by under this node's name, once seen (logged once).
         var knownDuplicate: String?
+
+        /// Leaving or standing by: work on the shards other than calls ends at once (calls are
+        /// waited for, never cut short).
+        mutating func cancelWorkOtherThanCalls() {
+            for shard in Array(held.keys) {
+                for (id, work) in held[shard]?.inFlight ?? [:] where !work.isCall {
+                    work.lost.finish()
+                    held[shard]?.inFlight[id] = nil
+                }
+            }
+        }
     }
 
     public let settings: LeaseSettings
@@ -281,12 +292,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
                 // Leaving already: the handover gives everything up.
                 guard !state.leaving else { return nil }
                 state.standby = StandbyWatch(yieldingTo: other)
-                for shard in Array(state.held.keys) {
-                    for (id, work) in state.held[shard]?.inFlight ?? [:] where !work.isCall {
-                        work.lost.finish()
-                        state.held[shard]?.inFlight[id] = nil
-                    }
-                }
+                state.cancelWorkOtherThanCalls()
                 return Array(state.held.keys)
             }
             guard let shards else { return true }
@@ -319,8 +325,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         let names = configured.map(\.rawValue)
         let started = ContinuousClock.now
         do {
-            let held = state.withLock { state in state.held.mapValues(\.epoch) }
-            let startedAt = state.withLock { $0.startedAt }
+            let (held, startedAt) = state.withLock { state in (state.held.mapValues(\.epoch), state.startedAt) }
             let renewal = try await withTimeout(settings.renewInterval) {
                 try await self.statements.renew(configured: names, held: held, startedAt: startedAt)
             }
@@ -444,12 +449,7 @@ public final class LeaseCoordinator: ShardOwnership, ClusterStatusSource, Cluste
         let first = state.withLock { state -> Bool in
             defer { state.leaving = true }
             guard !state.leaving else { return false }
-            for shard in Array(state.held.keys) {
-                for (id, work) in state.held[shard]?.inFlight ?? [:] where !work.isCall {
-                    work.lost.finish()
-                    state.held[shard]?.inFlight[id] = nil
-                }
-            }
+            state.cancelWorkOtherThanCalls()
             return true
         }
         guard first else { return }

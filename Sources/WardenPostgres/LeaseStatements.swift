@@ -50,8 +50,7 @@ struct LeaseStatements: Sendable {
     /// (`startedAt`, nil on the first); the row's previous writer comes back with the renewal (all
     /// parts of one statement see the same snapshot, so `previous` reads the row before the beat).
     func renew(configured: [String], held: [ShardID: Int64], startedAt: Double?) async throws -> Renewal {
-        let heldShards = held.keys.map(\.rawValue)
-        let heldEpochs = heldShards.map { held[ShardID(rawValue: $0)] ?? 0 }
+        let (heldShards, heldEpochs) = Self.columns(held)
         let rows = try await client.query(
             """
             WITH previous AS (
@@ -116,6 +115,12 @@ struct LeaseStatements: Sendable {
         return owner
     }
 
+    /// Leases as two parallel arrays (shard, epoch), for `(shard, epoch) IN (SELECT * FROM unnest(…, …))`.
+    static func columns(_ leases: [ShardID: Int64]) -> (shards: [String], epochs: [Int64]) {
+        let pairs = leases.map { ($0.key.rawValue, $0.value) }
+        return (pairs.map(\.0), pairs.map(\.1))
+    }
+
     /// Makes sure every configured shard has a lease row (a new project or region).
     func register(_ shards: [String]) async throws {
         try await client.query(
@@ -157,8 +162,7 @@ struct LeaseStatements: Sendable {
     /// and wakes the other nodes (`NOTIFY`), so they claim them at once. Only the leases held under
     /// the given epochs are released (never one claimed since by another process of this name).
     func release(_ shards: [ShardID: Int64], reason: String, leaving: Bool) async throws {
-        let names = shards.keys.map(\.rawValue)
-        let epochs = names.map { shards[ShardID(rawValue: $0)] ?? 0 }
+        let (names, epochs) = Self.columns(shards)
         try await client.query(
             """
             WITH released AS (

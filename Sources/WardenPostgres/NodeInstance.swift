@@ -31,7 +31,7 @@ struct NodeInstance: Sendable, Equatable {
     /// The label and, when known, the start time (for log lines and readiness).
     var description: String {
         guard let startedAt else { return label }
-        return "\(label), started \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: startedAt)))"
+        return "\(label), started \(Date(timeIntervalSince1970: startedAt).formatted(.iso8601))"
     }
 }
 

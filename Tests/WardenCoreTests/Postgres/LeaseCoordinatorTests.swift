@@ -20,6 +20,18 @@ struct LeaseCoordinatorTests {
             metrics: ClusterMetrics(metrics: metrics, node: node), logger: PostgresHarness.logger)
     }
 
+    /// Two processes of node "a" with every shard, the second started later; each beats twice, so
+    /// the second has found the first and stands by.
+    static func secondStandingBy(_ store: PostgresStateStore, ttl: Duration) async -> (first: LeaseCoordinator, second: LeaseCoordinator) {
+        let first = coordinator(store, "a", ttl: ttl)
+        let second = coordinator(store, "a", ttl: ttl)
+        for _ in 0..<2 {
+            await first.round()
+            await second.round()
+        }
+        return (first, second)
+    }
+
     static func holders(_ store: PostgresStateStore) async throws -> [String: (holder: String?, epoch: Int64, live: Bool)] {
         var result: [String: (String?, Int64, Bool)] = [:]
         let rows = try await store.client.query("SELECT shard, holder, epoch, (holder IS NOT NULL AND expires_at > now()) FROM shard_leases")
@@ -293,12 +305,7 @@ struct LeaseCoordinatorTests {
     /// keeps counting as alive.
     @Test func aProcessStandingByLeavesWithoutMarkingItsNodeLeft() async throws {
         try await PostgresHarness.withStore { (store: PostgresStateStore) async throws in
-            let first = Self.coordinator(store, "a", ttl: .seconds(3))
-            let second = Self.coordinator(store, "a", ttl: .seconds(3))
-            await first.round()
-            await second.round()
-            await first.round()
-            await second.round()
+            let (first, second) = await Self.secondStandingBy(store, ttl: .seconds(3))
             #expect(second.readinessProblem() != nil)
             await second.handOver()
             let left = try await store.client.query("SELECT left_at IS NOT NULL FROM cluster_nodes WHERE name = 'a'").collect()
@@ -363,12 +370,7 @@ struct LeaseCoordinatorTests {
     /// next round, without waiting for the heartbeat to age.
     @Test func whenTheFirstLeavesTheOneStandingByTakesPartAtOnce() async throws {
         try await PostgresHarness.withStore { (store: PostgresStateStore) async throws in
-            let first = Self.coordinator(store, "a", ttl: .seconds(30))
-            let second = Self.coordinator(store, "a", ttl: .seconds(30))
-            await first.round()
-            await second.round()
-            await first.round()
-            await second.round()
+            let (first, second) = await Self.secondStandingBy(store, ttl: .seconds(30))
             #expect(second.readinessProblem() != nil)
             await first.round()
             await first.handOver()
